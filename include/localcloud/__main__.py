@@ -1,0 +1,44 @@
+"""``python -m include.localcloud serve [--host 127.0.0.1] [--port 4566] [--data-dir .localcloud]``"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from include.localcloud.core import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, credentials_from_env
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m include.localcloud", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the endpoint until SIGTERM/SIGINT")
+    serve.add_argument("--host", default=DEFAULT_HOST, help="loopback address to bind (default %(default)s)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s)")
+    serve.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR), help="state (default %(default)s)")
+    serve.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # SIGTERM (make down, kill -- -PGID) must unwind like Ctrl-C so SQLite closes cleanly.
+    signal.signal(signal.SIGTERM, _interrupt)
+    from include.localcloud.server import serve as run
+
+    try:
+        run(args.host, args.port, args.data_dir, credentials_from_env())
+    except KeyboardInterrupt:
+        pass
+    except (OSError, ValueError) as exc:
+        print(f"localcloud: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""The HTTP front of localcloud: one loopback port for every service, as AWS's endpoints are one per
+service. A request is routed by its SigV4 credential scope to a service's protocol, after its
+signature is verified against the local credentials."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import parse_qsl, urlsplit
+
+from include.localcloud import sigv4
+from include.localcloud.core import AwsError, Credentials, RequestContext, ensure_dir
+from include.localcloud.protocols.base import Request, Response, ServiceProtocol
+from include.localcloud.services import build
+
+log = logging.getLogger("localcloud")
+HEALTH_PATH = "/_localcloud/health"
+MAX_BUFFERED_BODY = 64 * 1024 * 1024  # JSON/query bodies are read whole to hash them
+
+
+class BodyReader:
+    """The request body, bounded by Content-Length, optionally checked against a declared SHA-256."""
+
+    def __init__(self, stream: BinaryIO, length: int, expected_sha256: str | None = None) -> None:
+        self.stream = stream
+        self.remaining = length
+        self.expected = expected_sha256
+        self.digest = hashlib.sha256() if expected_sha256 else None
+
+    def read(self, size: int = -1) -> bytes:
+        if self.remaining <= 0:
+            return b""
+        size = self.remaining if size is None or size < 0 else min(size, self.remaining)
+        chunk = self.stream.read(size)
+        if not chunk:
+            raise AwsError("IncompleteBody", "The request body terminated unexpectedly")
+        self.remaining -= len(chunk)
+        if self.digest is not None:
+            self.digest.update(chunk)
+            if self.remaining == 0 and not hmac.compare_digest(self.digest.hexdigest(), self.expected or ""):
+                raise AwsError(
+                    "XAmzContentSHA256Mismatch",
+                    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                )
+        return chunk
+
+    def drain(self) -> None:
+        self.digest = None
+        while self.remaining > 0 and self.stream.read(min(self.remaining, 1 << 20)):
+            self.remaining = max(self.remaining - (1 << 20), 0)
+
+
+class LocalCloud:
+    """The service table and credentials, independent of the HTTP server that carries requests."""
+
+    def __init__(self, data_dir: Path, credentials: Credentials) -> None:
+        self.data_dir = ensure_dir(Path(data_dir))
+        self.credentials = credentials
+        self.services: dict[str, ServiceProtocol] = build(self.data_dir)
+
+    def health(self) -> dict:
+        return {"status": "ok", "services": sorted(self.services), "data_dir": str(self.data_dir.resolve())}
+
+    def guess_service(self, request: Request) -> str:
+        """The service an unsigned request was meant for, so its error is in that service's format."""
+        target = request.headers.get("x-amz-target", "").split(".", 1)[0]
+        for name, protocol in self.services.items():
+            if target and protocol.model.metadata.get("targetPrefix") == target:
+                return name
+        if "x-www-form-urlencoded" in request.headers.get("content-type", "") or request.query_has("Action"):
+            return "sts"
+        return "s3"
+
+    def dispatch(self, request: Request) -> tuple[Response, ServiceProtocol | None]:
+        ctx = RequestContext(host=request.host)
+        scope = sigv4.scope_of(request.headers, request.query)
+        name = scope[1] if scope else self.guess_service(request)
+        protocol = self.services.get(name)
+        if protocol is None:
+            error = AwsError("UnknownService", f"localcloud does not serve {name!r}; it serves {sorted(self.services)}.")
+            fallback = self.services["s3"]
+            return fallback.error(ctx, request, error), None
+        try:
+            body_sha256 = None
+            if name != "s3":
+                length = int(request.headers.get("content-length") or 0)
+                if length > MAX_BUFFERED_BODY:
+                    raise AwsError("RequestEntityTooLarge", "Request body is too large.", 413)
+                raw = request.body.read()
+                body_sha256 = hashlib.sha256(raw).hexdigest()
+                request.body = _Bytes(raw)
+            signed = sigv4.verify(
+                method=request.method,
+                raw_path=request.raw_path,
+                query=request.query,
+                headers=request.headers,
+                body_sha256=body_sha256,
+                credentials=self.credentials,
+                service_hint=name,
+            )
+            ctx.region, ctx.access_key_id = signed.region, signed.access_key_id
+            if name == "s3" and isinstance(request.body, BodyReader) and _is_hex_sha256(signed.payload_hash):
+                request.body.expected = signed.payload_hash
+                request.body.digest = hashlib.sha256()
+            return protocol.handle(ctx, request), protocol
+        except AwsError as error:
+            return protocol.error(ctx, request, error), protocol
+        except Exception:  # a bug of ours: answer like AWS does, and keep the trace in our log
+            log.exception("internal error handling %s %s", request.method, request.raw_path)
+            error = AwsError("InternalError", "We encountered an internal error. Please try again.", 500)
+            return protocol.error(ctx, request, error), protocol
+
+
+class _Bytes:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            data, self.data = self.data, b""
+            return data
+        data, self.data = self.data[:size], self.data[size:]
+        return data
+
+
+def _is_hex_sha256(value: str) -> bool:
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def make_handler(cloud: LocalCloud) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "localcloud"
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+            log.debug("%s " + format, self.client_address[0], *args)
+
+        def _serve(self) -> None:
+            split = urlsplit(self.path)
+            headers: dict[str, str] = {}
+            for key, value in self.headers.items():
+                key = key.lower()
+                headers[key] = f"{headers[key]},{value}" if key in headers else value
+            if "chunked" in headers.get("transfer-encoding", "").lower():
+                self._send(Response(411, {"Content-Type": "text/plain"}, b"Send a Content-Length.\n"), close=True)
+                return
+            try:
+                length = int(headers.get("content-length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0:
+                self._send(Response(400, {"Content-Type": "text/plain"}, b"Bad Content-Length.\n"), close=True)
+                return
+            body = BodyReader(self.rfile, length)
+            if split.path == HEALTH_PATH and self.command == "GET":
+                payload = json.dumps(cloud.health()).encode()
+                self._send(Response(200, {"Content-Type": "application/json"}, payload))
+                return
+            request = Request(
+                method=self.command,
+                raw_path=split.path or "/",
+                query=parse_qsl(split.query, keep_blank_values=True),
+                headers=headers,
+                body=body,
+                host=headers.get("host", ""),
+            )
+            response, _ = cloud.dispatch(request)
+            # Whatever the handler left unread must not be parsed as the next request on this connection.
+            unread = body.remaining > 0
+            if unread and body.remaining <= (1 << 20):
+                body.drain()
+                unread = False
+            self._send(response, close=unread)
+
+        def _send(self, response: Response, close: bool = False) -> None:
+            self.send_response(response.status)
+            lower = {k.lower() for k in response.headers}
+            for key, value in response.headers.items():
+                self.send_header(key, value)
+            if "content-length" not in lower:
+                self.send_header("Content-Length", str(response.content_length))
+            if close:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            if self.command == "HEAD" or response.status in (204, 304):
+                if not isinstance(response.body, bytes):
+                    response.body.close()
+                return
+            for chunk in response.chunks():
+                self.wfile.write(chunk)
+
+        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = _serve
+
+    return Handler
+
+
+class LocalCloudServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def make_server(host: str, port: int, data_dir: Path, credentials: Credentials) -> LocalCloudServer:
+    if not ipaddress.ip_address(host).is_loopback:
+        raise ValueError(f"localcloud binds to loopback only; {host} is not a loopback address.")
+    cloud = LocalCloud(data_dir, credentials)
+    return LocalCloudServer((host, port), make_handler(cloud))
+
+
+def serve(host: str, port: int, data_dir: Path, credentials: Credentials, ready: Callable[[], None] | None = None) -> None:
+    server = make_server(host, port, data_dir, credentials)
+    log.info("localcloud listening on http://%s:%d (data in %s)", host, server.server_port, Path(data_dir).resolve())
+    if ready:
+        ready()
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()

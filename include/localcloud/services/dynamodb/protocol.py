@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from include.localcloud.protocols.json_rpc import JsonProtocol
+from include.localcloud.protocols.shapes import service_model
+
+
+def create(data_dir: Path) -> JsonProtocol:
+    from include.localcloud.services.dynamodb.backend import DynamoDBBackend
+
+    return JsonProtocol(
+        service_model("dynamodb"), DynamoDBBackend(data_dir), error_namespace="com.amazonaws.dynamodb.v20120810"
+    )

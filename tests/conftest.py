@@ -1,0 +1,46 @@
+"""Shared fixtures. Airflow's environment is fixed here, before any test module imports Airflow."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.localcloud_process import REPO, LocalCloudProcess
+
+# An isolated Airflow home per pytest session: tests never touch the developer's .airflow/.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(REPO / "plugins"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# Never let a developer's real AWS credentials leak into a test run.
+for _var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+    os.environ.pop(_var, None)
+
+
+@pytest.fixture(scope="session")
+def localcloud(tmp_path_factory: pytest.TempPathFactory):
+    """A live localcloud on a free port, shared by the session's tests (each uses its own names)."""
+    server = LocalCloudProcess(tmp_path_factory.mktemp("lc") / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_localcloud(tmp_path: Path):
+    """A live localcloud with its own data dir, for tests that restart it."""
+    server = LocalCloudProcess(tmp_path / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(localcloud):
+    return localcloud.client("s3")
+
+
+@pytest.fixture
+def ddb(localcloud):
+    return localcloud.client("dynamodb")
