@@ -30,9 +30,10 @@ class LocalCloudProcess:
     access_key = "localcloud"
     secret_key = "localcloud-secret"
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, *, keep_credentials_env: bool = False) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
+        self.keep_credentials_env = keep_credentials_env
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -41,8 +42,9 @@ class LocalCloudProcess:
 
     def start(self, timeout: float = 30.0) -> LocalCloudProcess:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
-        env.pop("LOCALCLOUD_ACCESS_KEY_ID", None)
-        env.pop("LOCALCLOUD_SECRET_ACCESS_KEY", None)
+        if not self.keep_credentials_env:
+            env.pop("LOCALCLOUD_ACCESS_KEY_ID", None)
+            env.pop("LOCALCLOUD_SECRET_ACCESS_KEY", None)
         self.log = open(self.data_dir.parent / f"localcloud-{self.port}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "include.localcloud", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],

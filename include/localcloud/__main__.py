@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -23,6 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s)")
     serve.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR), help="state (default %(default)s)")
     serve.add_argument("--log-level", default="INFO")
+    serve.add_argument(
+        "--services",
+        default=os.environ.get("LOCALCLOUD_SERVICES", ""),
+        help="comma-separated subset of services to serve (default: all; env LOCALCLOUD_SERVICES)",
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -31,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     from include.localcloud.server import serve as run
 
     try:
-        run(args.host, args.port, args.data_dir, credentials_from_env())
+        services = [s.strip() for s in args.services.split(",") if s.strip()] or None
+        run(args.host, args.port, args.data_dir, credentials_from_env(), services)
     except KeyboardInterrupt:
         pass
     except (OSError, ValueError) as exc:

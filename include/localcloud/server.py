@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import parse_qsl, urlsplit
 
-from include.localcloud import sigv4
+from include.localcloud import sigv2, sigv4
 from include.localcloud.core import AwsError, Credentials, RequestContext, ensure_dir
 from include.localcloud.protocols.base import Request, Response, ServiceProtocol
 from include.localcloud.services import build
@@ -60,10 +60,10 @@ class BodyReader:
 class LocalCloud:
     """The service table and credentials, independent of the HTTP server that carries requests."""
 
-    def __init__(self, data_dir: Path, credentials: Credentials) -> None:
+    def __init__(self, data_dir: Path, credentials: Credentials, services: list[str] | None = None) -> None:
         self.data_dir = ensure_dir(Path(data_dir))
         self.credentials = credentials
-        self.services: dict[str, ServiceProtocol] = build(self.data_dir)
+        self.services: dict[str, ServiceProtocol] = build(self.data_dir, services)
 
     def health(self) -> dict:
         return {"status": "ok", "services": sorted(self.services), "data_dir": str(self.data_dir.resolve())}
@@ -84,7 +84,9 @@ class LocalCloud:
         name = scope[1] if scope else self.guess_service(request)
         protocol = self.services.get(name)
         if protocol is None:
-            error = AwsError("UnknownService", f"localcloud does not serve {name!r}; it serves {sorted(self.services)}.")
+            error = AwsError(
+                "UnknownService", f"localcloud does not serve {name!r}; it serves {sorted(self.services)}."
+            )
             fallback = self.services["s3"]
             return fallback.error(ctx, request, error), None
         try:
@@ -96,6 +98,15 @@ class LocalCloud:
                 raw = request.body.read()
                 body_sha256 = hashlib.sha256(raw).hexdigest()
                 request.body = _Bytes(raw)
+            if name == "s3" and sigv2.is_presigned_v2(request.query):
+                ctx.access_key_id = sigv2.verify_presigned(
+                    method=request.method,
+                    raw_path=request.raw_path,
+                    query=request.query,
+                    headers=request.headers,
+                    credentials=self.credentials,
+                )
+                return protocol.handle(ctx, request), protocol
             signed = sigv4.verify(
                 method=request.method,
                 raw_path=request.raw_path,
@@ -207,15 +218,28 @@ class LocalCloudServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-def make_server(host: str, port: int, data_dir: Path, credentials: Credentials) -> LocalCloudServer:
-    if not ipaddress.ip_address(host).is_loopback:
-        raise ValueError(f"localcloud binds to loopback only; {host} is not a loopback address.")
-    cloud = LocalCloud(data_dir, credentials)
+def make_server(
+    host: str, port: int, data_dir: Path, credentials: Credentials, services: list[str] | None = None
+) -> LocalCloudServer:
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"localcloud binds to loopback only; {host!r} is not a loopback IP address.")
+    cloud = LocalCloud(data_dir, credentials, services)
     return LocalCloudServer((host, port), make_handler(cloud))
 
 
-def serve(host: str, port: int, data_dir: Path, credentials: Credentials, ready: Callable[[], None] | None = None) -> None:
-    server = make_server(host, port, data_dir, credentials)
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path,
+    credentials: Credentials,
+    services: list[str] | None = None,
+    ready: Callable[[], None] | None = None,
+) -> None:
+    server = make_server(host, port, data_dir, credentials, services)
     log.info("localcloud listening on http://%s:%d (data in %s)", host, server.server_port, Path(data_dir).resolve())
     if ready:
         ready()

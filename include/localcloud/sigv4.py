@@ -11,7 +11,9 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote, unquote
+from urllib.parse import quote
+
+from botocore.utils import normalize_url_path
 
 from include.localcloud.core import AwsError, Credentials
 
@@ -93,10 +95,10 @@ def canonical_query(query: list[tuple[str, str]], *, exclude: str | None = None)
 
 
 def canonical_uri(raw_path: str, service: str) -> str:
-    # S3 signs the path as sent; every other service signs it normalized and encoded once more.
+    # S3 signs the path as sent; every other service signs it dot-normalized and encoded once more.
     if service == "s3":
         return raw_path or "/"
-    return _uri_encode(unquote(raw_path) or "/", safe="/-_.~") if raw_path != "/" else "/"
+    return quote(normalize_url_path(raw_path or "/"), safe="/~")
 
 
 def _canonical_headers(headers: Mapping[str, str], signed: list[str]) -> str:
@@ -151,7 +153,9 @@ def _error_for_unknown_key(service: str) -> AwsError:
 
 def missing_authentication(service: str) -> AwsError:
     if service == "s3":
-        return AwsError("AccessDenied", "Anonymous access is not allowed: sign requests with the local credentials.", 403)
+        return AwsError(
+            "AccessDenied", "Anonymous access is not allowed: sign requests with the local credentials.", 403
+        )
     if service in ("sts", "iam"):
         return AwsError("MissingAuthenticationToken", "Request is missing Authentication Token", 403)
     return AwsError("MissingAuthenticationTokenException", "Request is missing Authentication Token", 400)

@@ -84,9 +84,11 @@ class RestXmlProtocol:
     def __init__(self, model: ServiceModel, backend: object) -> None:
         self.model = model
         self.backend = backend
-        self.namespace = model.metadata.get("xmlNamespace", {}).get("uri", "") if isinstance(
-            model.metadata.get("xmlNamespace"), dict
-        ) else ""
+        self.namespace = (
+            model.metadata.get("xmlNamespace", {}).get("uri", "")
+            if isinstance(model.metadata.get("xmlNamespace"), dict)
+            else ""
+        )
         self.routes = [_route(model.operation_model(name)) for name in model.operation_names]
 
     # -- request side ------------------------------------------------------------------------------

@@ -18,5 +18,10 @@ REGISTRY: dict[str, str] = {
 }
 
 
-def build(data_dir: Path) -> dict[str, ServiceProtocol]:
-    return {name: importlib.import_module(module).create(data_dir) for name, module in REGISTRY.items()}
+def build(data_dir: Path, only: list[str] | None = None) -> dict[str, ServiceProtocol]:
+    """Every registered service, or just those in ``only`` (unknown names are an error, not ignored)."""
+    names = only or list(REGISTRY)
+    unknown = sorted(set(names) - set(REGISTRY))
+    if unknown:
+        raise ValueError(f"unknown localcloud services {unknown}; known: {sorted(REGISTRY)}")
+    return {name: importlib.import_module(REGISTRY[name]).create(data_dir) for name in names}

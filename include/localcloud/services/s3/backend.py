@@ -208,7 +208,9 @@ class S3Backend:
     @staticmethod
     def _check_preconditions(row: sqlite3.Row | None, params: dict[str, Any], *, write: bool) -> None:
         etag = row["etag"] if row else None
-        if params.get("IfMatch") is not None and (etag is None or params["IfMatch"] not in (etag, "*", etag.strip('"'))):
+        if params.get("IfMatch") is not None and (
+            etag is None or params["IfMatch"] not in (etag, "*", etag.strip('"'))
+        ):
             if write and etag is None:
                 raise _no_such_key(params.get("Key", ""))
             raise AwsError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold", 412)
@@ -271,7 +273,8 @@ class S3Backend:
         buckets = [
             {"Name": r["name"], "CreationDate": datetime.fromisoformat(r["created"]), "BucketRegion": r["region"]}
             for r in rows
-            if r["name"].startswith(prefix) and (not params.get("BucketRegion") or r["region"] == params["BucketRegion"])
+            if r["name"].startswith(prefix)
+            and (not params.get("BucketRegion") or r["region"] == params["BucketRegion"])
         ]
         return {"Buckets": buckets, "Owner": OWNER, **({"Prefix": prefix} if prefix else {})}
 

@@ -31,7 +31,9 @@ class S3Protocol(RestXmlProtocol):
         host = request.host.split(":", 1)[0]
         if host.endswith(".localhost"):
             bucket = host[: -len(".localhost")]
-            request = Request(request.method, f"/{bucket}{request.raw_path}", request.query, request.headers, request.body)
+            request = Request(
+                request.method, f"/{bucket}{request.raw_path}", request.query, request.headers, request.body
+            )
         return super().path_parts(request)
 
     def write_output(self, operation: OperationModel, result: dict[str, Any], request: Request) -> Response:
