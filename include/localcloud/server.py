@@ -4,11 +4,13 @@ signature is verified against the local credentials."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import ipaddress
 import json
 import logging
+import os
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -63,6 +65,7 @@ class LocalCloud:
     def __init__(self, data_dir: Path, credentials: Credentials, services: list[str] | None = None) -> None:
         self.data_dir = ensure_dir(Path(data_dir))
         self.credentials = credentials
+        self._lock = _lock_data_dir(self.data_dir)
         self.services: dict[str, ServiceProtocol] = build(self.data_dir, services)
 
     def health(self) -> dict:
@@ -127,6 +130,25 @@ class LocalCloud:
             log.exception("internal error handling %s %s", request.method, request.raw_path)
             error = AwsError("InternalError", "We encountered an internal error. Please try again.", 500)
             return protocol.error(ctx, request, error), protocol
+
+
+def _lock_data_dir(data_dir: Path) -> object:
+    """Hold an exclusive lock on the data dir for the life of the process.
+
+    Two servers on one data dir would interleave SQLite writes and object files; refuse the second.
+    """
+    handle = open(data_dir / ".lock", "a+")  # noqa: SIM115 - held open on purpose until exit
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "another process"
+        handle.close()
+        raise OSError(f"data dir {data_dir} is in use by localcloud pid {owner}") from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 class _Bytes:

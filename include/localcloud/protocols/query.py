@@ -30,7 +30,8 @@ def read_params(flat: dict[str, str], shape: Shape, prefix: str = "") -> Any:
     if kind == "structure":
         out = {}
         for name, member in shape.members.items():
-            key = f"{prefix}{shapes.member_wire_name(name, member)}"
+            wire = shapes.member_wire_name(name, member)
+            key = f"{prefix}.{wire}" if prefix else wire
             value = read_params(flat, member, key)
             if value is not None:
                 out[name] = value
