@@ -60,9 +60,9 @@ def test_query_protocol_validates_against_botocore_model(localcloud):
 def test_json_protocol_validates_against_botocore_model(localcloud):
     ddb = localcloud.client("dynamodb", parameter_validation=False)
     with pytest.raises(ClientError) as exc:
-        ddb.get_item(TableName="t", Key="not-a-map")
+        ddb.get_item(TableName="t", Key={"id": {"S": 5}})  # S must be a string
     assert exc.value.response["Error"]["Code"] == "ValidationException"
-    assert "Key" in exc.value.response["Error"]["Message"]
+    assert "Key.id.S" in exc.value.response["Error"]["Message"]
 
 
 def test_rest_xml_validates_against_botocore_model(localcloud, s3):

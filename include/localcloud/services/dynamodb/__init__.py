@@ -1,0 +1,1 @@
+"""DynamoDB on SQLite: tables, items, secondary indexes and the expression language."""
