@@ -56,7 +56,11 @@ def test_unknown_access_key(localcloud, service, code):
 
 @pytest.mark.parametrize(
     ("service", "code"),
-    [("s3", "AccessDenied"), ("sts", "MissingAuthenticationToken"), ("dynamodb", "MissingAuthenticationTokenException")],
+    [
+        ("s3", "AccessDenied"),
+        ("sts", "MissingAuthenticationToken"),
+        ("dynamodb", "MissingAuthenticationTokenException"),
+    ],
 )
 def test_unsigned_requests_are_refused(localcloud, service, code):
     client = _client(localcloud, service, signature_version=UNSIGNED)

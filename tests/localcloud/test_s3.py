@@ -317,9 +317,7 @@ def test_multipart_errors_and_abort(s3):
         )
     assert _code(exc) == "InvalidPart"
     # A single small part is a valid (last) part.
-    done = s3.complete_multipart_upload(
-        Bucket=name, Key="mp", UploadId=upload, MultipartUpload={"Parts": [parts[0]]}
-    )
+    done = s3.complete_multipart_upload(Bucket=name, Key="mp", UploadId=upload, MultipartUpload={"Parts": [parts[0]]})
     joined = hashlib.md5(bytes.fromhex(small["ETag"].strip('"'))).hexdigest()
     assert done["ETag"] == f'"{joined}-1"'
     assert s3.get_object(Bucket=name, Key="mp")["Body"].read() == b"a" * 100
