@@ -47,7 +47,16 @@ class LocalCloudProcess:
             env.pop("LOCALCLOUD_SECRET_ACCESS_KEY", None)
         self.log = open(self.data_dir.parent / f"localcloud-{self.port}.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "include.localcloud", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            [
+                sys.executable,
+                "-m",
+                "include.localcloud",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+            ],
             cwd=REPO,
             env=env,
             stdout=self.log,

@@ -68,6 +68,12 @@ class LocalCloud:
         self._lock = _lock_data_dir(self.data_dir)
         self.services: dict[str, ServiceProtocol] = build(self.data_dir, services)
 
+    def close(self) -> None:
+        for protocol in self.services.values():
+            close = getattr(getattr(protocol, "backend", None), "close", None)
+            if close:
+                close()
+
     def health(self) -> dict:
         return {"status": "ok", "services": sorted(self.services), "data_dir": str(self.data_dir.resolve())}
 
@@ -240,6 +246,11 @@ def make_handler(cloud: LocalCloud) -> type[BaseHTTPRequestHandler]:
 class LocalCloudServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    cloud: LocalCloud
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.cloud.close()
 
 
 def make_server(
@@ -252,7 +263,9 @@ def make_server(
     if not loopback:
         raise ValueError(f"localcloud binds to loopback only; {host!r} is not a loopback IP address.")
     cloud = LocalCloud(data_dir, credentials, services)
-    return LocalCloudServer((host, port), make_handler(cloud))
+    server = LocalCloudServer((host, port), make_handler(cloud))
+    server.cloud = cloud
+    return server
 
 
 def serve(

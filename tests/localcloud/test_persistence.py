@@ -44,3 +44,12 @@ def test_state_survives_restart(fresh_localcloud):
         assert item == {"doc": {"S": "a.pdf"}, "stage": {"S": "extract"}, "n": {"N": "3"}}
     finally:
         restarted.stop()
+
+
+def test_clean_shutdown_leaves_no_write_ahead_log(tmp_path):
+    server = LocalCloudProcess(tmp_path / "data").start()
+    server.client("s3").create_bucket(Bucket="wal-check")
+    server.stop()
+    assert server.proc.returncode == 0
+    leftovers = sorted(p.name for p in server.data_dir.glob("*.sqlite-wal"))
+    assert leftovers == []

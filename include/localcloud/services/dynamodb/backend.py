@@ -233,6 +233,11 @@ class DynamoDBBackend:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(SCHEMA)
 
+    def close(self) -> None:
+        """Checkpoint and close the database so a clean shutdown leaves no WAL behind."""
+        with self._lock:
+            self._db.close()
+
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         with self._lock:

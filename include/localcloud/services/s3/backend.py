@@ -128,6 +128,11 @@ class S3Backend:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
 
+    def close(self) -> None:
+        """Checkpoint and close the index so a clean shutdown leaves no WAL behind."""
+        with self._lock:
+            self._db.close()
+
     # -- plumbing ----------------------------------------------------------------------------------
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

@@ -1,0 +1,120 @@
+# Entry points for the whole project. Every target bootstraps what it needs first:
+#   apt packages from packages.txt (installed when root, otherwise the exact sudo line is printed),
+#   then .venv (Python 3.11) with requirements-dev.txt pinned by constraints.txt.
+# Run `make help` for the list.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3.11
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Environment shared by every target (and every subprocess: airflow, scripts, pytest).
+# ---------------------------------------------------------------------------------------------------------------------
+export PATH := $(BIN):$(PATH)
+export PYTHONPATH := $(CURDIR)
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+
+export LOCALCLOUD_PORT ?= 4566
+export LOCALCLOUD_DATA_DIR ?= $(CURDIR)/.localcloud
+export STACK_RUN_DIR ?= $(CURDIR)/.run
+# LOCAL-ONLY credentials of the loopback localcloud endpoint. They are not AWS secrets and unlock nothing else.
+export LOCALCLOUD_ACCESS_KEY_ID ?= localcloud
+export LOCALCLOUD_SECRET_ACCESS_KEY ?= localcloud-secret
+# Offline mode: every AwsBaseHook (aws_default) talks to localcloud. For real AWS, override this variable
+# (e.g. AIRFLOW_CONN_AWS_DEFAULT='aws://?region_name=eu-west-1') or set it empty and use an IAM role.
+export AIRFLOW_CONN_AWS_DEFAULT ?= {"conn_type":"aws","login":"$(LOCALCLOUD_ACCESS_KEY_ID)","password":"$(LOCALCLOUD_SECRET_ACCESS_KEY)","extra":{"endpoint_url":"http://127.0.0.1:$(LOCALCLOUD_PORT)","region_name":"us-east-1"}}
+
+APT_PACKAGES := $(shell sed -e 's/\#.*//' packages.txt 2>/dev/null | xargs)
+PYTEST_ARGS ?=
+
+.PHONY: help bootstrap apt-packages test lint fmt demo up down bench clean migrate constraints
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Bootstrap
+# ---------------------------------------------------------------------------------------------------------------------
+bootstrap: apt-packages $(STAMP) ## apt packages (if root) + .venv; instant when nothing changed
+
+apt-packages:
+	@missing=""; \
+	for pkg in $(APT_PACKAGES); do \
+	  status=$$(dpkg-query -W -f='$${db:Status-Status}' "$$pkg" 2>/dev/null || true); \
+	  [[ "$$status" == installed ]] || missing="$$missing $$pkg"; \
+	done; \
+	if [[ -n "$$missing" ]]; then \
+	  if [[ $$(id -u) -eq 0 ]]; then \
+	    echo "==> apt-get install$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "WARNING: missing apt packages. Install them with:"; \
+	    echo "  sudo apt-get install -y$$missing"; \
+	  fi; \
+	fi
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	@if [[ ! -x $(BIN)/python ]]; then \
+	  command -v $(PYTHON) >/dev/null || { echo "ERROR: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 1; }; \
+	  echo "==> creating .venv with $(PYTHON)"; \
+	  $(PYTHON) -m venv $(VENV); \
+	fi
+	@echo "==> pip install -r requirements-dev.txt -c constraints.txt"
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@$(BIN)/python -m pip check
+	@touch $@
+
+# Regenerate constraints.txt from the current venv (after changing requirements*.txt on purpose).
+constraints: ## Refreeze constraints.txt from .venv
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e '; } > constraints.txt.new
+	@mv constraints.txt.new constraints.txt
+	@touch $(STAMP)
+	@echo "constraints.txt: $$(grep -vc '^#' constraints.txt) pins"
+
+migrate: bootstrap
+	@mkdir -p $(AIRFLOW_HOME)
+	@airflow db migrate >$(AIRFLOW_HOME)/db-migrate.log 2>&1 || { cat $(AIRFLOW_HOME)/db-migrate.log; exit 1; }
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Everyday targets
+# ---------------------------------------------------------------------------------------------------------------------
+lint: bootstrap ## ruff check + ruff format --check
+	ruff check .
+	ruff format --check .
+
+fmt: bootstrap ## ruff format + ruff check --fix
+	ruff format .
+	ruff check --fix .
+
+# pytest gets its own AIRFLOW_HOME (tests/conftest.py makes a temp one), never the developer's .airflow/.
+# Exit code 5 ("no tests collected") counts as a failure.
+test: lint ## lint, then the whole pytest suite
+	@rc=0; env -u AIRFLOW_HOME pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [[ $$rc -eq 5 ]]; then echo "ERROR: pytest collected no tests"; exit 1; fi; \
+	exit $$rc
+
+demo: migrate ## start localcloud, run the demo DAGs with `airflow dags test`, print artifacts
+	@python -u scripts/demo.py
+
+up: migrate ## start localcloud + airflow standalone (UI :8080) in the background
+	@python -u scripts/stack.py up
+
+down: ## stop what `make up` started
+	@if [[ -x $(BIN)/python ]]; then $(BIN)/python -u scripts/stack.py down; else $(PYTHON) -u scripts/stack.py down; fi
+
+bench: bootstrap ## run every benchmarks/*.py (each prints one table)
+	@for f in benchmarks/*.py; do echo "==> $$f"; python -u "$$f"; done
+
+clean: down ## stop the stack, remove .airflow .localcloud .run (keeps .venv)
+	rm -rf $(CURDIR)/.airflow $(CURDIR)/.localcloud $(CURDIR)/.run

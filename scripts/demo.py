@@ -1,0 +1,224 @@
+"""Run the demo DAGs end to end against localcloud with ``airflow dags test``, then say where everything landed.
+
+    python scripts/demo.py                    # every DAG in DEMO_DAGS
+    python scripts/demo.py --dag localcloud_smoke
+
+localcloud is started (own process group, data in LOCALCLOUD_DATA_DIR, port LOCALCLOUD_PORT) unless one already
+answers on that port; it is stopped at the end only if this script started it. Sizes and names come from DEMO_*
+environment variables (see DEMO_DAGS). Exit status is non-zero if any DAG failed. `make demo` runs
+``airflow db migrate`` first; run that yourself when calling this script directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from scripts.stack import (  # noqa: I001 - needs the sys.path line above
+    REGION,
+    Settings,
+    http_ok,
+    local_credentials,
+    project_env,
+    start_localcloud,
+    stop_group,
+    wait_healthy,
+)
+
+
+def env(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+@dataclass(frozen=True)
+class DemoDag:
+    """One DAG the demo runs. ``conf`` is the run conf; ``dynamodb`` lists (conf key of a table, its hash key),
+    and the demo shows the item whose hash key equals the run id."""
+
+    dag_id: str
+    conf: dict = field(default_factory=dict)
+    dynamodb: tuple[tuple[str, str], ...] = ()
+
+
+# Later workloads append their flagship DAGs here; sizes/names come from DEMO_* env vars.
+DEMO_DAGS: list[DemoDag] = [
+    DemoDag(
+        dag_id="localcloud_smoke",
+        conf={
+            "bucket": env("DEMO_BUCKET", "industrial-ml-demo"),
+            "table": env("DEMO_TABLE", "industrial-ml-runs"),
+        },
+        dynamodb=(("table", "run_id"),),
+    ),
+]
+
+
+@dataclass
+class Result:
+    dag: DemoDag
+    ok: bool
+    seconds: float
+    log: Path
+    started_at: datetime
+    run_id: str | None = None
+
+
+def run_dag(demo: DemoDag, settings: Settings, timeout: float) -> Result:
+    log_path = settings.run_dir / "demo" / f"{demo.dag_id}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = ["airflow", "dags", "test", demo.dag_id, "--conf", json.dumps(demo.conf)]
+    print(f"==> {demo.dag_id}: airflow dags test (log: {_rel(log_path)})", flush=True)
+    started_at = datetime.now(UTC)
+    t0 = time.monotonic()
+    with open(log_path, "wb") as log:
+        try:
+            rc = subprocess.run(
+                cmd, cwd=REPO, env=project_env(settings), stdout=log, stderr=subprocess.STDOUT, timeout=timeout
+            ).returncode
+        except subprocess.TimeoutExpired:
+            log.write(f"\n[demo] timed out after {timeout:.0f} s\n".encode())
+            rc = -1
+    result = Result(demo, rc == 0, time.monotonic() - t0, log_path, started_at, latest_run_id(settings, demo.dag_id))
+    if not result.ok:
+        tail = log_path.read_text(errors="replace").splitlines()[-40:]
+        print(f"    FAILED (exit {rc}); last lines of the log:\n      " + "\n      ".join(tail), flush=True)
+    return result
+
+
+def latest_run_id(settings: Settings, dag_id: str) -> str | None:
+    """The newest run of ``dag_id`` in Airflow's default SQLite metadata DB (None for other backends)."""
+    db = settings.airflow_home / "airflow.db"
+    if not db.exists():
+        return None
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
+            row = conn.execute(
+                "SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)
+            ).fetchone()
+    except sqlite3.Error:
+        return None
+    return row[0] if row else None
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Artifacts, read back through the AWS API (boto3) like any client would
+# ---------------------------------------------------------------------------------------------------------------------
+def clients(settings: Settings):
+    import boto3
+    from botocore.config import Config
+
+    key_id, secret = local_credentials()  # LOCAL-ONLY localcloud credentials
+    kwargs = {
+        "endpoint_url": settings.localcloud_endpoint,
+        "region_name": REGION,
+        "aws_access_key_id": key_id,
+        "aws_secret_access_key": secret,
+        "config": Config(retries={"max_attempts": 2}),
+    }
+    return boto3.client("s3", **kwargs), boto3.client("dynamodb", **kwargs)
+
+
+def artifact_lines(result: Result, settings: Settings, s3, ddb) -> list[str]:
+    lines = []
+    since = result.started_at - timedelta(seconds=2)  # LastModified has 1 s resolution
+    for bucket in s3.list_buckets().get("Buckets", []):
+        name = bucket["Name"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+            for obj in page.get("Contents", []):
+                if obj["LastModified"] < since:
+                    continue
+                on_disk = settings.localcloud_data_dir / "s3" / name / obj["Key"]
+                where = _rel(on_disk) if on_disk.exists() else f"{_rel(on_disk)} (NOT FOUND on disk)"
+                lines.append(f"s3://{name}/{obj['Key']}  {obj['Size']} B  -> {where}")
+    for conf_key, hash_key in result.dag.dynamodb:
+        table = result.dag.conf[conf_key]
+        if not result.run_id:
+            lines.append(f"dynamodb {table}: run id unknown, item not looked up")
+            continue
+        item = ddb.get_item(TableName=table, Key={hash_key: {"S": result.run_id}}).get("Item")
+        shown = json.dumps(_plain(item), sort_keys=True) if item else "NOT FOUND"
+        lines.append(f"dynamodb {table}[{hash_key}={result.run_id}] = {shown}")
+    return lines or ["(no new S3 objects)"]
+
+
+def _plain(item: dict) -> dict:
+    """DynamoDB's typed JSON ({"S": "x"}) -> plain values, for printing."""
+    return {k: next(iter(v.values())) for k, v in item.items()}
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    known = [d.dag_id for d in DEMO_DAGS]
+    parser.add_argument("--dag", action="append", choices=known, help="run only this DAG (repeatable)")
+    parser.add_argument("--timeout", type=float, default=float(env("DEMO_DAG_TIMEOUT", "1800")), help="seconds per DAG")
+    args = parser.parse_args(argv)
+    demos = [d for d in DEMO_DAGS if not args.dag or d.dag_id in args.dag]
+
+    settings = Settings.from_env()
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    started = None
+    health = http_ok(settings.localcloud_health_url)
+    if health is not None:
+        print(f"==> localcloud already answers on {settings.localcloud_endpoint}; using it")
+        if health.get("data_dir"):  # artifacts live in *its* data dir
+            settings = dataclasses.replace(settings, localcloud_data_dir=(REPO / health["data_dir"]).resolve())
+    else:
+        log = settings.run_dir / "localcloud-demo.log"
+        print(f"==> starting localcloud on {settings.localcloud_endpoint} (data: {_rel(settings.localcloud_data_dir)})")
+        started = start_localcloud(settings, log)
+        try:
+            wait_healthy(settings.localcloud_health_url, started, timeout=60, log_path=log)
+        except (RuntimeError, TimeoutError) as err:
+            print(f"ERROR: localcloud did not start: {err}", file=sys.stderr)
+            stop_group(started.pid, "localcloud")
+            return 1
+
+    try:
+        results = [run_dag(demo, settings, args.timeout) for demo in demos]
+        s3, ddb = clients(settings)
+        print("\n== demo summary ==")
+        for r in results:
+            print(f"{r.dag.dag_id:32} {'ok' if r.ok else 'FAILED':6} {r.seconds:7.1f} s   log: {_rel(r.log)}")
+        print("\n== artifacts ==")
+        for r in results:
+            print(f"{r.dag.dag_id} (run {r.run_id or '?'}):")
+            try:
+                lines = artifact_lines(r, settings, s3, ddb)
+            except Exception as err:  # report, do not hide the per-DAG verdicts above
+                lines = [f"could not list artifacts: {err}"]
+            for line in lines:
+                print(f"  {line}")
+        print(f"\nlocalcloud data dir: {settings.localcloud_data_dir}")
+    finally:
+        if started is not None:
+            stop_group(started.pid, "localcloud")
+            print("==> localcloud stopped")
+    failed = [r.dag.dag_id for r in results if not r.ok]
+    if failed:
+        print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""The developer entry points: scripts/stack.py (make up/down) and scripts/demo.py (make demo).
+
+Each runs as a subprocess with its own AIRFLOW_HOME, run dir, data dir and free ports, so it never touches a
+developer's running stack.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scripts.stack import group_members, http_ok
+from tests.localcloud_process import REPO, free_port
+
+pytestmark = pytest.mark.slow
+
+PYTHON = sys.executable
+
+
+def _isolated_env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    # Whatever the Makefile exported for the developer's stack must not leak in.
+    env.pop("AIRFLOW_CONN_AWS_DEFAULT", None)
+    env.update(
+        {
+            "PYTHONPATH": str(REPO),
+            "AIRFLOW_HOME": str(tmp_path / "airflow"),
+            "STACK_RUN_DIR": str(tmp_path / "run"),
+            "LOCALCLOUD_DATA_DIR": str(tmp_path / "localcloud"),
+            "LOCALCLOUD_PORT": str(free_port()),
+            "AIRFLOW__API__PORT": str(free_port()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        }
+    )
+    return env
+
+
+def _run(args: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _pgid(env: dict[str, str], name: str) -> int:
+    return int((Path(env["STACK_RUN_DIR"]) / f"{name}.pid").read_text().split()[0])
+
+
+def test_stack_up_then_down_leaves_no_process(tmp_path):
+    env = _isolated_env(tmp_path)
+    lc_health = f"http://127.0.0.1:{env['LOCALCLOUD_PORT']}/_localcloud/health"
+    af_health = f"http://127.0.0.1:{env['AIRFLOW__API__PORT']}/api/v2/monitor/health"
+    groups: dict[str, int] = {}
+    try:
+        up = _run([PYTHON, "scripts/stack.py", "up"], env, timeout=400)
+        out = up.stdout + up.stderr
+        assert up.returncode == 0, out
+        groups = {name: _pgid(env, name) for name in ("localcloud", "airflow")}
+        assert "localcloud: healthy" in out and "airflow: healthy" in out, out
+        login = re.search(r"Login:\s+admin / (\S+)", out)
+        assert login and not login.group(1).startswith("("), out
+        assert f"Airflow UI: http://localhost:{env['AIRFLOW__API__PORT']}" in out
+        assert http_ok(lc_health) is not None
+        assert http_ok(af_health) is not None
+        assert all(group_members(pgid) for pgid in groups.values())
+
+        again = _run([PYTHON, "scripts/stack.py", "up"], env, timeout=120)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert again.stdout.count("already running") == 2, again.stdout
+    finally:
+        down = _run([PYTHON, "scripts/stack.py", "down"], env, timeout=120)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "stopped" in down.stdout
+    for name, pgid in groups.items():
+        assert group_members(pgid) == [], f"{name}: processes of group {pgid} survived"
+        assert not (Path(env["STACK_RUN_DIR"]) / f"{name}.pid").exists()
+    assert http_ok(lc_health) is None
+    assert http_ok(af_health) is None
+
+
+def test_demo_runs_and_summarises(tmp_path):
+    env = _isolated_env(tmp_path)
+    airflow = str(Path(PYTHON).with_name("airflow"))
+    migrate = _run([airflow, "db", "migrate"], env, timeout=300)
+    assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
+
+    demo = _run([PYTHON, "scripts/demo.py"], env, timeout=600)
+    out = demo.stdout + demo.stderr
+    assert demo.returncode == 0, out
+    assert "== demo summary ==" in out
+    assert re.search(r"^localcloud_smoke\s+ok\s+[\d.]+ s", out, re.M), out
+    assert re.search(r"s3://industrial-ml-demo/smoke/\S+/manifest\.json\s+\d+ B\s+-> \S+", out), out
+    assert "NOT FOUND" not in out, out
+    assert re.search(r"dynamodb industrial-ml-runs\[run_id=manual__\S+\] = \{", out), out
+    assert "localcloud stopped" in out
+    objects = list((tmp_path / "localcloud" / "s3" / "industrial-ml-demo" / "smoke").rglob("manifest.json"))
+    assert len(objects) == 1
+    assert http_ok(f"http://127.0.0.1:{env['LOCALCLOUD_PORT']}/_localcloud/health") is None
