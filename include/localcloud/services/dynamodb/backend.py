@@ -9,13 +9,9 @@ read-check-write cannot interleave with another request.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 import uuid
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +21,7 @@ from include.localcloud.services.dynamodb import expressions, values
 from include.localcloud.services.dynamodb.expressions import Condition, Placeholders
 from include.localcloud.services.dynamodb.schema import Index, Table, encode_key, table_name, validate_create_table
 from include.localcloud.services.dynamodb.values import Item, validation_error
+from include.localcloud.store import SqliteStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tables (
@@ -225,55 +222,38 @@ class _Read:
 
 class DynamoDBBackend:
     def __init__(self, data_dir: Path) -> None:
-        self._lock = threading.RLock()
-        path = ensure_dir(Path(data_dir)) / "dynamodb.sqlite"
-        # Autocommit mode: transactions are opened explicitly by _transaction().
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(SCHEMA)
+        self._store = SqliteStore(ensure_dir(Path(data_dir)) / "dynamodb.sqlite", SCHEMA)
 
     def close(self) -> None:
-        """Checkpoint and close the database so a clean shutdown leaves no WAL behind."""
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        self._store.close()
 
     # --- storage ---
 
     def _table(self, ctx: RequestContext, name: str, *, describe: bool = False) -> Table:
         name = table_name(name)
-        row = self._db.execute("SELECT spec FROM tables WHERE region = ? AND name = ?", (ctx.region, name)).fetchone()
+        row = self._store.db.execute(
+            "SELECT spec FROM tables WHERE region = ? AND name = ?", (ctx.region, name)
+        ).fetchone()
         if row is None:
             suffix = f": Table: {name} not found" if describe else ""
             raise AwsError("ResourceNotFoundException", f"Requested resource not found{suffix}")
         return Table.from_spec(ctx.region, json.loads(row[0]))
 
     def _get(self, table: Table, key: Item) -> Item | None:
-        row = self._db.execute(
+        row = self._store.db.execute(
             "SELECT item FROM items WHERE region = ? AND table_name = ? AND pk = ? AND sk = ?",
             (table.region, table.name, *table.storage_key(key)),
         ).fetchone()
         return values.load_item(row[0]) if row else None
 
     def _put(self, table: Table, item: Item) -> None:
-        self._db.execute(
+        self._store.db.execute(
             "INSERT OR REPLACE INTO items (region, table_name, pk, sk, item, size) VALUES (?, ?, ?, ?, ?, ?)",
             (table.region, table.name, *table.storage_key(item), values.dump_item(item), values.item_size(item)),
         )
 
     def _delete(self, table: Table, key: Item) -> None:
-        self._db.execute(
+        self._store.db.execute(
             "DELETE FROM items WHERE region = ? AND table_name = ? AND pk = ? AND sk = ?",
             (table.region, table.name, *table.storage_key(key)),
         )
@@ -283,7 +263,7 @@ class DynamoDBBackend:
         args: tuple = (table.region, table.name)
         if partition is not None:
             sql, args = sql + " AND pk = ?", (*args, partition)
-        return [values.load_item(text) for (text,) in self._db.execute(sql, args)]
+        return [values.load_item(text) for (text,) in self._store.db.execute(sql, args)]
 
     def _entries(self, table: Table, index: Index | None, partition: values.AttributeValue | None) -> list[Item]:
         """The items a Query or Scan reads: the table's, or an index's (items with its keys, as it projects them)."""
@@ -301,24 +281,24 @@ class DynamoDBBackend:
     def create_table(self, ctx: RequestContext, params: dict) -> dict:
         spec = validate_create_table(params)
         spec |= {"TableId": str(uuid.uuid4()), "CreationDateTime": time.time()}
-        with self._transaction():
-            exists = self._db.execute(
+        with self._store.transaction():
+            exists = self._store.db.execute(
                 "SELECT 1 FROM tables WHERE region = ? AND name = ?", (ctx.region, spec["TableName"])
             ).fetchone()
             if exists:
                 raise AwsError("ResourceInUseException", f"Table already exists: {spec['TableName']}")
-            self._db.execute(
+            self._store.db.execute(
                 "INSERT INTO tables (region, name, spec) VALUES (?, ?, ?)",
                 (ctx.region, spec["TableName"], json.dumps(spec)),
             )
             return {"TableDescription": self._describe(ctx, Table.from_spec(ctx.region, spec))}
 
     def describe_table(self, ctx: RequestContext, params: dict) -> dict:
-        with self._lock:
+        with self._store.lock:
             return {"Table": self._describe(ctx, self._table(ctx, params["TableName"], describe=True))}
 
     def delete_table(self, ctx: RequestContext, params: dict) -> dict:
-        with self._transaction():
+        with self._store.transaction():
             table = self._table(ctx, params["TableName"], describe=True)
             if table.spec.get("DeletionProtectionEnabled"):
                 raise validation_error(
@@ -326,8 +306,8 @@ class DynamoDBBackend:
                     "Disable deletion protection first."
                 )
             description = self._describe(ctx, table, status="DELETING")
-            self._db.execute("DELETE FROM items WHERE region = ? AND table_name = ?", (ctx.region, table.name))
-            self._db.execute("DELETE FROM tables WHERE region = ? AND name = ?", (ctx.region, table.name))
+            self._store.db.execute("DELETE FROM items WHERE region = ? AND table_name = ?", (ctx.region, table.name))
+            self._store.db.execute("DELETE FROM tables WHERE region = ? AND name = ?", (ctx.region, table.name))
         return {"TableDescription": description}
 
     def list_tables(self, ctx: RequestContext, params: dict) -> dict:
@@ -337,8 +317,8 @@ class DynamoDBBackend:
                 f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: "
                 "Member must have value less than or equal to 100"
             )
-        with self._lock:
-            rows = self._db.execute(
+        with self._store.lock:
+            rows = self._store.db.execute(
                 "SELECT name FROM tables WHERE region = ? AND name > ? ORDER BY name",
                 (ctx.region, params.get("ExclusiveStartTableName", "")),
             ).fetchall()
@@ -352,7 +332,7 @@ class DynamoDBBackend:
         spec = table.spec
         arn = f"arn:aws:dynamodb:{ctx.region}:{ctx.account_id}:table/{table.name}"
         created = datetime.fromtimestamp(spec["CreationDateTime"], UTC)
-        count, size = self._db.execute(
+        count, size = self._store.db.execute(
             "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM items WHERE region = ? AND table_name = ?",
             (table.region, table.name),
         ).fetchone()
@@ -410,7 +390,7 @@ class DynamoDBBackend:
         placeholders.check_all_used()
         item = values.normalize_item(params["Item"])
         _check_size(item, "Item size has exceeded the maximum allowed size")
-        with self._transaction():
+        with self._store.transaction():
             table = self._table(ctx, params["TableName"])
             key = table.item_key(item)
             table.check_index_keys(item)
@@ -424,7 +404,7 @@ class DynamoDBBackend:
         placeholders = _placeholders(params, "ProjectionExpression")
         projection = _projection(params, placeholders)
         placeholders.check_all_used()
-        with self._lock:
+        with self._store.lock:
             table = self._table(ctx, params["TableName"])
             item = self._get(table, table.request_key(params["Key"]))
         if item is None:
@@ -437,7 +417,7 @@ class DynamoDBBackend:
         placeholders = _placeholders(params, "ConditionExpression")
         condition = _condition(params, "ConditionExpression", placeholders)
         placeholders.check_all_used()
-        with self._transaction():
+        with self._store.transaction():
             table = self._table(ctx, params["TableName"])
             key = table.request_key(params["Key"])
             old = self._get(table, key)
@@ -455,7 +435,7 @@ class DynamoDBBackend:
         condition = _condition(params, "ConditionExpression", placeholders)
         placeholders.check_all_used()
         paths = update.paths if update else []
-        with self._transaction():
+        with self._store.transaction():
             table = self._table(ctx, params["TableName"])
             key = table.request_key(params["Key"])
             for path in paths:
@@ -479,7 +459,7 @@ class DynamoDBBackend:
                 "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."
             )
         placeholders = _placeholders(params, "KeyConditionExpression", "FilterExpression", "ProjectionExpression")
-        with self._lock:
+        with self._store.lock:
             table = self._table(ctx, params["TableName"])
             index = _read_index(table, params)
             schema = index.schema if index else table.schema
@@ -499,7 +479,7 @@ class DynamoDBBackend:
         _reject_legacy(params)
         segments = _check_segments(params)
         placeholders = _placeholders(params, "FilterExpression", "ProjectionExpression")
-        with self._lock:
+        with self._store.lock:
             table = self._table(ctx, params["TableName"])
             index = _read_index(table, params)
             read = _Read(params, placeholders, table, index)
@@ -517,7 +497,7 @@ class DynamoDBBackend:
         if sum(len(table_requests) for table_requests in requests.values()) > MAX_BATCH_WRITE:
             raise validation_error("Too many items requested for the BatchWriteItem call")
         seen: set[tuple[str, tuple[str, str]]] = set()
-        with self._transaction():
+        with self._store.transaction():
             for name, table_requests in requests.items():
                 table = self._table(ctx, name)
                 for request in table_requests:
@@ -547,7 +527,7 @@ class DynamoDBBackend:
         if sum(len(request["Keys"]) for request in requests.values()) > MAX_BATCH_GET:
             raise validation_error("Too many items requested for the BatchGetItem call")
         responses = {}
-        with self._lock:
+        with self._store.lock:
             for name, request in requests.items():
                 responses[name] = self._batch_get(ctx, name, request)
         return {"Responses": responses, "UnprocessedKeys": {}}

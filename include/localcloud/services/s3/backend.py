@@ -8,11 +8,9 @@ import json
 import re
 import shutil
 import sqlite3
-import threading
 import uuid
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -20,6 +18,7 @@ from urllib.parse import quote, unquote
 
 from include.localcloud.core import DEFAULT_REGION, AwsError, RequestContext, ensure_dir
 from include.localcloud.services.s3 import storage
+from include.localcloud.store import SqliteStore
 
 CHUNK = 1 << 20
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -122,42 +121,21 @@ class S3Backend:
         staging = Path(data_dir) / ".s3-staging"
         self.tmp_dir = ensure_dir(staging / "tmp")
         self.parts_dir = ensure_dir(staging / "multipart")
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(Path(data_dir) / "s3.sqlite", check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        self._store = SqliteStore(Path(data_dir) / "s3.sqlite", SCHEMA)
 
     def close(self) -> None:
-        """Checkpoint and close the index so a clean shutdown leaves no WAL behind."""
-        with self._lock:
-            self._db.close()
+        self._store.close()
 
     # -- plumbing ----------------------------------------------------------------------------------
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _query(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
-
     def _bucket(self, name: str) -> sqlite3.Row:
-        rows = self._query("SELECT * FROM buckets WHERE name = ?", (name,))
+        rows = self._store.query("SELECT * FROM buckets WHERE name = ?", (name,))
         if not rows:
             raise _no_such_bucket(name)
         return rows[0]
 
     def _object(self, bucket: str, key: str) -> sqlite3.Row:
         self._bucket(bucket)
-        rows = self._query("SELECT * FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
+        rows = self._store.query("SELECT * FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
         if not rows:
             raise _no_such_key(key)
         return rows[0]
@@ -184,7 +162,7 @@ class S3Backend:
 
     def _commit_object(self, bucket: str, key: str, tmp: Path, record: dict[str, Any]) -> None:
         path = self._path(bucket, key)
-        with self._tx() as db:
+        with self._store.transaction() as db:
             if not db.execute("SELECT 1 FROM buckets WHERE name = ?", (bucket,)).fetchone():
                 tmp.unlink(missing_ok=True)
                 raise _no_such_bucket(bucket)
@@ -249,7 +227,7 @@ class S3Backend:
             )
         if ctx.region == DEFAULT_REGION and constraint not in (None, "", DEFAULT_REGION):
             raise AwsError("InvalidLocationConstraint", "The specified location-constraint is not valid")
-        with self._tx() as db:
+        with self._store.transaction() as db:
             existing = db.execute("SELECT region FROM buckets WHERE name = ?", (name,)).fetchone()
             if existing:
                 # us-east-1 keeps its legacy answer: re-creating your own bucket succeeds.
@@ -273,7 +251,7 @@ class S3Backend:
         return {"LocationConstraint": None if region == DEFAULT_REGION else region}
 
     def list_buckets(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        rows = self._query("SELECT * FROM buckets ORDER BY name")
+        rows = self._store.query("SELECT * FROM buckets ORDER BY name")
         prefix = params.get("Prefix") or ""
         buckets = [
             {"Name": r["name"], "CreationDate": datetime.fromisoformat(r["created"]), "BucketRegion": r["region"]}
@@ -285,7 +263,7 @@ class S3Backend:
 
     def delete_bucket(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         name = params["Bucket"]
-        with self._tx() as db:
+        with self._store.transaction() as db:
             if not db.execute("SELECT 1 FROM buckets WHERE name = ?", (name,)).fetchone():
                 raise _no_such_bucket(name)
             if db.execute("SELECT 1 FROM objects WHERE bucket = ? LIMIT 1", (name,)).fetchone():
@@ -311,7 +289,7 @@ class S3Backend:
         try:
             checksums = digests.verify(params)
             if params.get("IfMatch") is not None or params.get("IfNoneMatch") is not None:
-                rows = self._query("SELECT * FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
+                rows = self._store.query("SELECT * FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
                 self._check_preconditions(rows[0] if rows else None, params, write=True)
         except AwsError:
             tmp.unlink(missing_ok=True)
@@ -409,7 +387,7 @@ class S3Backend:
 
     def delete_object(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         self._bucket(params["Bucket"])
-        with self._tx() as db:
+        with self._store.transaction() as db:
             self._delete_key(db, params["Bucket"], params["Key"])
         return {}
 
@@ -422,7 +400,7 @@ class S3Backend:
         deleted, errors = [], []
         for item in request["Objects"]:
             try:
-                with self._tx() as db:
+                with self._store.transaction() as db:
                     self._delete_key(db, bucket, item["Key"])
                 deleted.append({"Key": item["Key"]})
             except AwsError as exc:
@@ -475,7 +453,7 @@ class S3Backend:
     # -- listing -----------------------------------------------------------------------------------
     def _keys_after(self, bucket: str, prefix: str, after: str) -> Iterator[sqlite3.Row]:
         while True:
-            rows = self._query(
+            rows = self._store.query(
                 "SELECT key, size, etag, modified FROM objects WHERE bucket = ? AND key > ? "
                 "AND substr(key, 1, ?) = ? ORDER BY key LIMIT 1000",
                 (bucket, after, len(prefix), prefix),
@@ -583,7 +561,7 @@ class S3Backend:
     # -- multipart ---------------------------------------------------------------------------------
     def _upload(self, upload_id: str, bucket: str, key: str) -> sqlite3.Row:
         self._bucket(bucket)
-        rows = self._query("SELECT * FROM uploads WHERE upload_id = ?", (upload_id,))
+        rows = self._store.query("SELECT * FROM uploads WHERE upload_id = ?", (upload_id,))
         if not rows or rows[0]["bucket"] != bucket or rows[0]["key"] != key:
             raise _no_such_upload(upload_id)
         return rows[0]
@@ -600,7 +578,7 @@ class S3Backend:
         upload_id = uuid.uuid4().hex
         record = self._record(params, 0, "")
         ensure_dir(self.parts_dir / upload_id)
-        with self._tx() as db:
+        with self._store.transaction() as db:
             db.execute(
                 "INSERT INTO uploads VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -620,7 +598,7 @@ class S3Backend:
             tmp.unlink(missing_ok=True)
             raise AwsError("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive")
         modified = _now()
-        with self._tx() as db:
+        with self._store.transaction() as db:
             if not db.execute("SELECT 1 FROM uploads WHERE upload_id = ?", (upload_id,)).fetchone():
                 tmp.unlink(missing_ok=True)
                 raise _no_such_upload(upload_id)
@@ -661,7 +639,7 @@ class S3Backend:
         upload = self._upload(params["UploadId"], params["Bucket"], params["Key"])
         marker = int(params.get("PartNumberMarker") or 0)
         limit = params.get("MaxParts", 1000)
-        rows = self._query(
+        rows = self._store.query(
             "SELECT * FROM parts WHERE upload_id = ? AND number > ? ORDER BY number LIMIT ?",
             (upload["upload_id"], marker, limit + 1),
         )
@@ -691,7 +669,7 @@ class S3Backend:
         bucket = params["Bucket"]
         self._bucket(bucket)
         prefix = params.get("Prefix") or ""
-        rows = self._query(
+        rows = self._store.query(
             "SELECT * FROM uploads WHERE bucket = ? AND substr(key, 1, ?) = ? ORDER BY key, initiated",
             (bucket, len(prefix), prefix),
         )
@@ -703,7 +681,7 @@ class S3Backend:
 
     def abort_multipart_upload(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         self._upload(params["UploadId"], params["Bucket"], params["Key"])
-        with self._tx() as db:
+        with self._store.transaction() as db:
             self._drop_upload(db, params["UploadId"])
         return {}
 
@@ -713,7 +691,7 @@ class S3Backend:
         requested = (params.get("MultipartUpload") or {}).get("Parts") or []
         if not requested:
             raise AwsError("MalformedXML", "You must specify at least one part.")
-        stored = {r["number"]: r for r in self._query("SELECT * FROM parts WHERE upload_id = ?", (upload_id,))}
+        stored = {r["number"]: r for r in self._store.query("SELECT * FROM parts WHERE upload_id = ?", (upload_id,))}
         numbers = [p["PartNumber"] for p in requested]
         if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
             raise AwsError("InvalidPartOrder", "The list of parts was not in ascending order.")
@@ -750,7 +728,7 @@ class S3Backend:
             "parts": len(numbers),
         }
         self._commit_object(bucket, key, tmp, record)
-        with self._tx() as db:
+        with self._store.transaction() as db:
             self._drop_upload(db, upload_id)
         return {"Location": f"http://{ctx.host}/{bucket}/{quote(key)}", "Bucket": bucket, "Key": key, "ETag": etag}
 
