@@ -24,8 +24,9 @@ RUN set -eux; \
 # Python deps, pinned by the same constraints.txt the Makefile uses (a pip freeze of the dev venv). Airflow itself is
 # pinned to the image's version in requirements.txt, so pip keeps it.
 USER airflow
-COPY --chown=airflow:root requirements.txt constraints.txt /tmp/pip/
-RUN pip install --no-cache-dir -r /tmp/pip/requirements.txt -c /tmp/pip/constraints.txt
+COPY --chown=airflow:root requirements.txt requirements-nodeps.txt constraints.txt /tmp/pip/
+RUN pip install --no-cache-dir -r /tmp/pip/requirements.txt -c /tmp/pip/constraints.txt \
+ && pip install --no-cache-dir --no-deps -r /tmp/pip/requirements-nodeps.txt -c /tmp/pip/constraints.txt
 
 COPY --chown=airflow:root dags/ /opt/airflow/dags/
 COPY --chown=airflow:root plugins/ /opt/airflow/plugins/
@@ -42,7 +43,7 @@ USER root
 RUN set -eux; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6; \
+      libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 libglvnd0; \
     apt-get clean; rm -rf /var/lib/apt/lists/*
 USER airflow
 # PYOPENGL_PLATFORM must be set before pyrender is imported; the NVIDIA runtime needs `graphics` for EGL.
