@@ -1,0 +1,233 @@
+"""SageMaker Ground Truth object-detection manifests, in the form Rekognition Custom Labels imports.
+
+One JSON line per image (Rekognition Custom Labels developer guide, "Object localization in manifest files",
+https://docs.aws.amazon.com/rekognition/latest/customlabels-dg/md-create-manifest-file-object-detection.html):
+
+- ``source-ref``: the image's ``s3://bucket/key``;
+- ``<attribute>`` (``bounding-box``): ``{"image_size": [{"width", "height", "depth": 3}],
+  "annotations": [{"class_id", "top", "left", "width", "height"}]}`` in integer pixels;
+- ``<attribute>-metadata``: ``{"objects": [{"confidence"}]`` (one per annotation, same order),
+  ``"class-map": {"<class_id>": "<name>"}``, ``"type": "groundtruth/object-detection"``,
+  ``"human-annotated": "yes" | "no"``, ``"creation-date"`` (ISO 8601), ``"job-name"}``.
+
+Each line's ``class-map`` names only the classes annotated in that image, as in Ground Truth's own output
+(SageMaker developer guide, sms-data-output.html: boxes of classes 0 and 5, ``"class-map": {"0": "dog",
+"5": "bone"}``): a label listed with no box anywhere in a dataset would be a label with zero images, and
+Rekognition's training minimum is one image per label.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from include.rendering.types import Box, RenderedImage
+
+DEFAULT_ATTRIBUTE = "bounding-box"
+DETECTION_TYPE = "groundtruth/object-detection"
+RGB_DEPTH = 3
+
+
+class ManifestMergeError(ValueError):
+    """Shard manifests that cannot be merged, e.g. two lines for the same image."""
+
+
+def manifest_line(
+    image: RenderedImage,
+    source_ref: str,
+    class_map: Mapping[int, str],
+    *,
+    job_name: str,
+    creation_date: str,
+    attribute: str = DEFAULT_ATTRIBUTE,
+    human_annotated: bool = False,
+) -> dict[str, Any]:
+    """The Ground Truth JSON line (as a dict) for one image whose object is at ``source_ref``."""
+    if not source_ref.startswith("s3://"):
+        raise ValueError(f"source_ref must be an s3:// URI, got {source_ref!r}")
+    _check_iso8601(creation_date)
+    missing = sorted({box.class_id for box in image.boxes} - set(class_map))
+    if missing:
+        raise ValueError(f"{image.file_name}: class ids {missing} are not in the class map {dict(class_map)}")
+    present = sorted({box.class_id for box in image.boxes})
+    return {
+        "source-ref": source_ref,
+        attribute: {
+            "image_size": [{"width": int(image.width), "height": int(image.height), "depth": RGB_DEPTH}],
+            "annotations": [_annotation(box) for box in image.boxes],
+        },
+        f"{attribute}-metadata": {
+            "objects": [{"confidence": float(box.confidence)} for box in image.boxes],
+            "class-map": {str(class_id): class_map[class_id] for class_id in present},
+            "type": DETECTION_TYPE,
+            "human-annotated": "yes" if human_annotated else "no",
+            "creation-date": creation_date,
+            "job-name": job_name,
+        },
+    }
+
+
+def _annotation(box: Box) -> dict[str, int]:
+    return {
+        "class_id": int(box.class_id),
+        "top": int(box.top),
+        "left": int(box.left),
+        "width": int(box.width),
+        "height": int(box.height),
+    }
+
+
+def _check_iso8601(value: str) -> None:
+    try:
+        datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"creation_date must be an ISO 8601 string, got {value!r}") from None
+
+
+def dumps_line(line: Mapping[str, Any]) -> str:
+    """One manifest line, byte-for-byte reproducible: sorted keys, no whitespace, no newline."""
+    return json.dumps(line, sort_keys=True, separators=(",", ":"))
+
+
+def write_manifest(path: Path, lines: Iterable[Mapping[str, Any]]) -> Path:
+    """Write ``lines`` as JSON Lines, atomically: readers see the old file or the whole new one."""
+    return atomic_write_text(Path(path), "".join(dumps_line(line) + "\n" for line in lines))
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) so readers see the old file or the whole new one, never a partial write."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a temp file beside ``path``, fsync it, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o644)  # mkstemp's 0600 would hide the file from other workers' users
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_lines(source: Path | str) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, JSON object) for each non-blank line. A ``Path`` is read; a ``str`` is the text itself."""
+    text = Path(source).read_text(encoding="utf-8") if isinstance(source, Path) else source
+    lines = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"line {number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(line, dict):
+            raise ValueError(f"line {number}: a manifest line must be a JSON object")
+        lines.append((number, line))
+    return lines
+
+
+def read_manifest(
+    source: Path | str, *, attribute: str = DEFAULT_ATTRIBUTE, base_uri: str | None = None
+) -> list[RenderedImage]:
+    """Parse a manifest back into images and boxes, in file order; ``meta["source_ref"]`` keeps each URI.
+
+    ``file_name`` is the source-ref relative to ``base_uri`` (e.g. ``s3://bucket/datasets/v1/``) when given,
+    otherwise the object key. The manifest format has no visibility figures, so boxes come back with the
+    neutral ``visible_pixels = width * height`` and ``visible_fraction = 1.0``. Run ``validate_manifest``
+    first on manifests of unknown origin: this parser assumes a well-formed file.
+    """
+    images = []
+    for number, line in load_lines(source):
+        try:
+            images.append(_parse_image(line, attribute, base_uri))
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise ValueError(f"manifest line {number}: cannot parse ({exc!r})") from None
+    return images
+
+
+def read_class_map(source: Path | str, *, attribute: str = DEFAULT_ATTRIBUTE) -> dict[int, str]:
+    """The union of every line's class-map; a class id named differently on two lines is an error."""
+    class_map: dict[int, str] = {}
+    for number, line in load_lines(source):
+        for key, name in line[f"{attribute}-metadata"]["class-map"].items():
+            if class_map.setdefault(int(key), name) != name:
+                raise ValueError(
+                    f"manifest line {number}: class {key} is {name!r} here but {class_map[int(key)]!r} earlier"
+                )
+    return dict(sorted(class_map.items()))
+
+
+def _parse_image(line: dict[str, Any], attribute: str, base_uri: str | None) -> RenderedImage:
+    source_ref = line["source-ref"]
+    label = line[attribute]
+    objects = line[f"{attribute}-metadata"]["objects"]
+    size = label["image_size"][0]
+    boxes = [
+        Box(
+            class_id=int(ann["class_id"]),
+            left=int(ann["left"]),
+            top=int(ann["top"]),
+            width=int(ann["width"]),
+            height=int(ann["height"]),
+            visible_pixels=int(ann["width"]) * int(ann["height"]),
+            visible_fraction=1.0,
+            confidence=float(objects[i]["confidence"]),
+        )
+        for i, ann in enumerate(label["annotations"])
+    ]
+    file_name = _file_name(source_ref, base_uri)
+    return RenderedImage(file_name, int(size["width"]), int(size["height"]), boxes, {"source_ref": source_ref})
+
+
+def _file_name(source_ref: str, base_uri: str | None) -> str:
+    if base_uri is None:
+        return split_s3_uri(source_ref)[1]
+    prefix = base_uri if base_uri.endswith("/") else base_uri + "/"
+    if not source_ref.startswith(prefix):
+        raise ValueError(f"source-ref {source_ref!r} is not under {prefix!r}")
+    return source_ref[len(prefix) :]
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/a/b.png`` -> ``("bucket", "a/b.png")``."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    if not bucket or not key:
+        raise ValueError(f"s3 URI needs a bucket and a key: {uri!r}")
+    return bucket, key
+
+
+def merge_manifests(paths: Sequence[Path], out_path: Path) -> int:
+    """Concatenate shard manifests into ``out_path``, sorted by source-ref; return the number of lines.
+
+    Refuses (``ManifestMergeError``) an image listed twice, in one shard or across shards: Rekognition
+    drops duplicate source-refs, and a duplicate here means a shard was written twice under different names.
+    """
+    seen: dict[str, str] = {}
+    keyed: list[tuple[str, str]] = []
+    for path in paths:
+        for number, line in load_lines(Path(path)):
+            source_ref = line.get("source-ref")
+            if not isinstance(source_ref, str):
+                raise ManifestMergeError(f"{path} line {number}: no source-ref")
+            where = f"{path} line {number}"
+            if source_ref in seen:
+                raise ManifestMergeError(f"{source_ref} appears twice: {seen[source_ref]} and {where}")
+            seen[source_ref] = where
+            keyed.append((source_ref, dumps_line(line)))
+    keyed.sort()
+    atomic_write_text(Path(out_path), "".join(text + "\n" for _, text in keyed))
+    return len(keyed)
