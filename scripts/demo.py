@@ -45,11 +45,13 @@ def env(name: str, default: str) -> str:
 @dataclass(frozen=True)
 class DemoDag:
     """One DAG the demo runs. ``conf`` is the run conf; ``dynamodb`` lists (conf key of a table, its hash key),
-    and the demo shows the item whose hash key equals the run id."""
+    and the demo shows the item whose hash key equals the run id. ``dataset`` names the conf keys
+    (bucket, prefix, name) of a rendered dataset, summarized instead of listed object by object."""
 
     dag_id: str
     conf: dict = field(default_factory=dict)
     dynamodb: tuple[tuple[str, str], ...] = ()
+    dataset: tuple[str, str, str] | None = None
 
 
 # Later workloads append their flagship DAGs here; sizes/names come from DEMO_* env vars.
@@ -61,6 +63,20 @@ DEMO_DAGS: list[DemoDag] = [
             "table": env("DEMO_TABLE", "industrial-ml-runs"),
         },
         dynamodb=(("table", "run_id"),),
+    ),
+    DemoDag(
+        dag_id="render_synthetic_dataset",
+        conf={
+            "bucket": env("DEMO_DATASET_BUCKET", "industrial-ml-datasets"),
+            "prefix": "datasets",
+            "dataset_name": "gearbox",
+            "images_per_class": int(env("DEMO_IMAGES_PER_CLASS", "6")),
+            "resolution": int(env("DEMO_RESOLUTION", "256")),
+            "shard_size": int(env("DEMO_SHARD_SIZE", "10")),
+            "processes": int(env("DEMO_PROCESSES", "0")),
+            "seed": int(env("DEMO_SEED", "0")),
+        },
+        dataset=("bucket", "prefix", "dataset_name"),
     ),
 ]
 
@@ -130,11 +146,44 @@ def clients(settings: Settings):
     return boto3.client("s3", **kwargs), boto3.client("dynamodb", **kwargs)
 
 
+def dataset_lines(result: Result, settings: Settings, s3) -> list[str]:
+    """The newest rendered dataset version under the DAG's prefix: where it is and what it holds."""
+    bucket_key, prefix_key, name_key = result.dag.dataset
+    bucket, conf = result.dag.conf[bucket_key], result.dag.conf
+    root = f"{conf[prefix_key]}/{conf[name_key]}/"
+    summaries = [
+        obj
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=root)
+        for obj in page.get("Contents", [])
+        if obj["Key"].endswith("/dataset.json")
+    ]
+    if not summaries:
+        return [f"no dataset.json under s3://{bucket}/{root}"]
+    newest = max(summaries, key=lambda o: o["LastModified"])
+    prefix = newest["Key"].rsplit("/", 1)[0]
+    summary = json.loads(s3.get_object(Bucket=bucket, Key=newest["Key"])["Body"].read())
+    local = settings.localcloud_data_dir / "s3" / bucket / prefix
+    rate = summary["images"] / summary["render_seconds"] if summary.get("render_seconds") else 0
+    return [
+        f"dataset version {summary['version']}: {summary['images']} images of {summary['planned']} planned, "
+        f"skipped {summary['skipped'] or 'none'}, boxes per class {summary['boxes']}, {rate:.1f} img/s rendering",
+        f"manifest   s3://{bucket}/{prefix}/manifest.jsonl  -> {_rel(local / 'manifest.jsonl')}",
+        f"images     {_rel(local / 'images')}/",
+        f"coco       {_rel(local / 'coco.json')}",
+        f"overlays   {_rel(local / 'debug')}/ (contact sheets with boxes drawn)",
+    ]
+
+
 def artifact_lines(result: Result, settings: Settings, s3, ddb) -> list[str]:
+    if result.dag.dataset:
+        return dataset_lines(result, settings, s3)
     lines = []
     since = result.started_at - timedelta(seconds=2)  # LastModified has 1 s resolution
+    own = result.dag.conf.get("bucket")  # other demo DAGs write to the same localcloud
     for bucket in s3.list_buckets().get("Buckets", []):
         name = bucket["Name"]
+        if own and name != own:
+            continue
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
             for obj in page.get("Contents", []):
                 if obj["LastModified"] < since:

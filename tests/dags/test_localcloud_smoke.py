@@ -10,19 +10,6 @@ import pytest
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
 
-@pytest.fixture
-def aws_default(localcloud, monkeypatch):
-    """Point the aws_default connection at the session's localcloud (LOCAL-ONLY credentials)."""
-    conn = {
-        "conn_type": "aws",
-        "login": localcloud.access_key,
-        "password": localcloud.secret_key,
-        "extra": {"endpoint_url": localcloud.endpoint, "region_name": "us-east-1"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
-    return conn
-
-
 def _keys(s3, bucket: str) -> list[str]:
     return sorted(obj["Key"] for obj in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
 

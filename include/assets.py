@@ -1,0 +1,8 @@
+"""Assets that connect the DAG families. A producer attaches the concrete S3 location in the event's extra."""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+# Emitted by render_synthetic_dataset; extra = {"manifest": s3 uri, "prefix": ..., "version": ..., "images": n}.
+SYNTHETIC_DATASET = Asset(name="synthetic_vision_dataset")

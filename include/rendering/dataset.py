@@ -1,0 +1,234 @@
+"""A rendered dataset as a deterministic function of its spec: versioning, shard plans, shard rendering.
+
+Every image's seed and file name derive from (spec, class, index) alone, so the dataset does not depend on how
+it was sharded, on which worker a shard ran, or on how many processes rendered it. The dataset version is a
+hash of the spec and of the catalog's bytes: the same inputs land under the same prefix, and a rerun
+overwrites the same keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from include.rendering.types import RenderedImage
+
+log = logging.getLogger(__name__)
+
+MAX_IMAGES_PER_CLASS = 100_000
+MAX_SHARD_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What to render. ``render`` is a ``RenderConfig`` as a dict, so the spec travels through XCom as JSON."""
+
+    catalog: str
+    images_per_class: int
+    render: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    name: str = "synthetic"
+    creation_date: str = "2026-01-01T00:00:00"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.images_per_class <= MAX_IMAGES_PER_CLASS:
+            raise ValueError(f"images_per_class must be 1..{MAX_IMAGES_PER_CLASS}, got {self.images_per_class}")
+        if not self.name or not all(c.isalnum() or c in "-_" for c in self.name):
+            raise ValueError(f"dataset name {self.name!r} must be letters, digits, '-' or '_'")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasetSpec:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Item:
+    class_id: int
+    index: int
+    seed: int
+
+    @property
+    def stem(self) -> str:
+        return f"c{self.class_id:02d}_{self.index:06d}"
+
+    @property
+    def file_name(self) -> str:
+        return f"images/{self.stem}.png"
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int
+    start: int  # into the dataset's item list
+    stop: int
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def resolve_catalog(catalog_path: str | Path) -> Path:
+    """Relative catalog paths are relative to the project root, wherever the worker's cwd is."""
+    path = Path(catalog_path)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def catalog_digest(catalog_path: str | Path) -> str:
+    """SHA-256 over the catalog file and every file beside it, so any mesh change makes a new version."""
+    root = resolve_catalog(catalog_path).parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def dataset_version(spec: DatasetSpec) -> str:
+    canonical = json.dumps({"spec": spec.to_dict(), "catalog": catalog_digest(spec.catalog)}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def item_seed(seed: int, class_id: int, index: int) -> int:
+    # A hash, not seed + index: neighbouring datasets (seed 1 vs 2) must not share images.
+    digest = hashlib.sha256(f"{seed}:{class_id}:{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def items(spec: DatasetSpec, class_ids: list[int]) -> list[Item]:
+    """Class-interleaved order, so any prefix of the list (and every shard) is roughly class-balanced."""
+    return [
+        Item(class_id, index, item_seed(spec.seed, class_id, index))
+        for index in range(spec.images_per_class)
+        for class_id in sorted(class_ids)
+    ]
+
+
+def plan_shards(total: int, shard_size: int) -> list[Shard]:
+    if not 1 <= shard_size <= MAX_SHARD_SIZE:
+        raise ValueError(f"shard_size must be 1..{MAX_SHARD_SIZE}, got {shard_size}")
+    return [Shard(i, start, min(start + shard_size, total)) for i, start in enumerate(range(0, total, shard_size))]
+
+
+# -- rendering a shard ------------------------------------------------------------------------------------
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(catalog_path: str, render_config: dict[str, Any], out_dir: str) -> None:
+    # Runs once per process: one catalog load, one GL context, warmed-up shaders.
+    from include.rendering.catalog import load_catalog
+    from include.rendering.randomizers import RenderConfig
+    from include.rendering.scene import Renderer
+
+    catalog = load_catalog(resolve_catalog(catalog_path))
+    _worker["renderer"] = Renderer(catalog, RenderConfig.from_dict(render_config))
+    _worker["out_dir"] = Path(out_dir)
+
+
+def _render_item(item: Item) -> tuple[Item, RenderedImage | None, str | None, dict[str, float]]:
+    from PIL import Image
+
+    from include.rendering.scene import RenderSkip
+
+    renderer = _worker["renderer"]
+    t0 = time.perf_counter()
+    try:
+        rgb, boxes, meta = renderer.render(item.class_id, item.seed)
+    except RenderSkip as skip:
+        return item, None, str(skip), {"render": time.perf_counter() - t0}
+    t1 = time.perf_counter()
+    path = _worker["out_dir"] / item.file_name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # compress_level=1: PNG encoding otherwise costs as much as the render itself; files stay lossless.
+    Image.fromarray(rgb).save(path, format="PNG", compress_level=1)
+    image = RenderedImage(item.file_name, rgb.shape[1], rgb.shape[0], list(boxes), {"seed": item.seed, **meta})
+    return item, image, None, {"render": t1 - t0, "encode": time.perf_counter() - t1}
+
+
+@dataclass
+class ShardResult:
+    shard: Shard
+    images: list[RenderedImage]
+    skipped: dict[str, int]  # reason -> count
+    seconds: float
+    stage_seconds: dict[str, float]
+
+    @property
+    def rendered(self) -> int:
+        return len(self.images)
+
+
+def _pool_size(requested: int | None, jobs: int) -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(requested or cores, cores, jobs))
+
+
+def _progress(done: int, total: int, started: float, label: str) -> None:
+    elapsed = time.monotonic() - started
+    rate = done / elapsed if elapsed > 0 else 0.0
+    eta = (total - done) / rate if rate > 0 else float("inf")
+    log.info("%s: %d/%d images, %.2f img/s, ETA %.0f s", label, done, total, rate, eta)
+
+
+def render_items(
+    catalog_path: str,
+    render_config: dict[str, Any],
+    work: list[Item],
+    out_dir: Path,
+    *,
+    processes: int | None = None,
+    label: str = "render",
+) -> ShardResult:
+    """Render ``work`` into ``out_dir`` with up to ``processes`` renderer processes (default: every core)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    images: list[RenderedImage] = []
+    skipped: Counter[str] = Counter()
+    stages: Counter[str] = Counter()
+    size = _pool_size(processes, len(work))
+    init_args = (catalog_path, render_config, str(out_dir))
+    log.info("%s: %d images on %d process(es)", label, len(work), size)
+    for done, (item, image, reason, timing) in enumerate(_run(size, init_args, work), start=1):
+        stages.update(timing)
+        if image is None:
+            skipped[reason or "unknown"] += 1
+            log.warning("%s: skipped %s (seed %d): %s", label, item.stem, item.seed, reason)
+        else:
+            images.append(image)
+        if done % 25 == 0 or done == len(work):
+            _progress(done, len(work), started, label)
+    images.sort(key=lambda im: im.file_name)
+    return ShardResult(Shard(-1, 0, len(work)), images, dict(skipped), time.monotonic() - started, dict(stages))
+
+
+def _run(size: int, init_args: tuple, work: list[Item]) -> Iterator[tuple]:
+    if size == 1:
+        # In-process: no pool start-up, and tests and debuggers see everything.
+        _init_worker(*init_args)
+        try:
+            yield from map(_render_item, work)
+        finally:
+            _worker.clear()
+        return
+    # spawn, not fork: a forked child would inherit any GL state of the parent, and Airflow's task runner.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(size, initializer=_init_worker, initargs=init_args) as pool:
+        yield from pool.imap(_render_item, work, chunksize=4)
+
+
+def box_counts(images: list[RenderedImage]) -> dict[str, int]:
+    """Labelled boxes per class id, the figure a user checks for class balance."""
+    counts: Counter[str] = Counter()
+    for image in images:
+        counts.update(str(box.class_id) for box in image.boxes)
+    return dict(sorted(counts.items()))
