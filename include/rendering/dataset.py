@@ -38,6 +38,7 @@ class DatasetSpec:
     seed: int = 0
     name: str = "synthetic"
     creation_date: str = "2026-01-01T00:00:00"
+    classes: tuple[str, ...] = ()  # class names to render; empty = every class in the catalog
 
     def __post_init__(self) -> None:
         if not 1 <= self.images_per_class <= MAX_IMAGES_PER_CLASS:
@@ -46,11 +47,11 @@ class DatasetSpec:
             raise ValueError(f"dataset name {self.name!r} must be letters, digits, '-' or '_'")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "classes": list(self.classes)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DatasetSpec:
-        return cls(**data)
+        return cls(**{**data, "classes": tuple(data.get("classes") or ())})
 
 
 @dataclass(frozen=True)

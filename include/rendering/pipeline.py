@@ -62,14 +62,15 @@ def plan(params: dict[str, Any]) -> dict[str, Any]:
         seed=int(params.get("seed", 0)),
         name=str(params.get("dataset_name", "synthetic")),
         creation_date=str(params.get("creation_date", DatasetSpec.creation_date)),
+        classes=tuple(sorted(set(params.get("classes") or ()))),
     )
     catalog = load_catalog(resolve_catalog(spec.catalog))
-    unknown = sorted(set(params.get("classes") or []) - set(catalog.class_map.values()))
+    unknown = sorted(set(spec.classes) - set(catalog.class_map.values()))
     if unknown:
         raise ValueError(
             f"unknown classes {unknown}; catalog {catalog.name!r} has {sorted(catalog.class_map.values())}"
         )
-    class_ids = sorted(c for c, n in catalog.class_map.items() if not params.get("classes") or n in params["classes"])
+    class_ids = sorted(c for c, n in catalog.class_map.items() if not spec.classes or n in spec.classes)
     version = dataset_version(spec)
     total = len(class_ids) * spec.images_per_class
     shard_size = int(params.get("shard_size", 100))
