@@ -8,6 +8,7 @@ overwrites the same keys.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -125,8 +126,11 @@ def plan_shards(total: int, shard_size: int) -> list[Shard]:
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(catalog_path: str, render_config: dict[str, Any], out_dir: str) -> None:
+def _init_worker(catalog_path: str, render_config: dict[str, Any], out_dir: str, pooled: bool = False) -> None:
     # Runs once per process: one catalog load, one GL context, warmed-up shaders.
+    if pooled:
+        # One renderer process per core already fills the machine; llvmpipe's own threads would only contend.
+        os.environ.setdefault("LP_NUM_THREADS", "1")
     from include.rendering.catalog import load_catalog
     from include.rendering.randomizers import RenderConfig
     from include.rendering.scene import Renderer
@@ -134,6 +138,8 @@ def _init_worker(catalog_path: str, render_config: dict[str, Any], out_dir: str)
     catalog = load_catalog(resolve_catalog(catalog_path))
     _worker["renderer"] = Renderer(catalog, RenderConfig.from_dict(render_config))
     _worker["out_dir"] = Path(out_dir)
+    # The renderer's ~140k long-lived objects would otherwise be rescanned by every full collection (~60 ms).
+    gc.freeze()
 
 
 def _render_item(item: Item) -> tuple[Item, RenderedImage | None, str | None, dict[str, float]]:
@@ -146,7 +152,8 @@ def _render_item(item: Item) -> tuple[Item, RenderedImage | None, str | None, di
     try:
         rgb, boxes, meta = renderer.render(item.class_id, item.seed)
     except RenderSkip as skip:
-        return item, None, str(skip), {"render": time.perf_counter() - t0}
+        log.info("skipped %s (seed %d): %s", item.stem, item.seed, skip.reason)
+        return item, None, skip.category, {"render": time.perf_counter() - t0}
     t1 = time.perf_counter()
     path = _worker["out_dir"] / item.file_name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +167,7 @@ def _render_item(item: Item) -> tuple[Item, RenderedImage | None, str | None, di
 class ShardResult:
     shard: Shard
     images: list[RenderedImage]
-    skipped: dict[str, int]  # reason -> count
+    skipped: dict[str, int]  # RenderSkip category -> count
     seconds: float
     stage_seconds: dict[str, float]
 
@@ -220,10 +227,11 @@ def _run(size: int, init_args: tuple, work: list[Item]) -> Iterator[tuple]:
             yield from map(_render_item, work)
         finally:
             _worker.clear()
+            gc.unfreeze()  # this process lives on (an Airflow task, a test): let its cycles be collected again
         return
     # spawn, not fork: a forked child would inherit any GL state of the parent, and Airflow's task runner.
     context = multiprocessing.get_context("spawn")
-    with context.Pool(size, initializer=_init_worker, initargs=init_args) as pool:
+    with context.Pool(size, initializer=_init_worker, initargs=(*init_args, True)) as pool:
         yield from pool.imap(_render_item, work, chunksize=4)
 
 
