@@ -14,9 +14,13 @@ import json
 import logging
 import multiprocessing
 import os
+import sys
 import time
+import types
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -229,10 +233,30 @@ def _run(size: int, init_args: tuple, work: list[Item]) -> Iterator[tuple]:
             _worker.clear()
             gc.unfreeze()  # this process lives on (an Airflow task, a test): let its cycles be collected again
         return
-    # spawn, not fork: a forked child would inherit any GL state of the parent, and Airflow's task runner.
+    # spawn, not fork: a forked child would inherit the parent's threads and locks (Airflow's task runner).
+    # ProcessPoolExecutor, not Pool: a worker that dies in its initializer breaks the pool with an error
+    # instead of being respawned forever.
     context = multiprocessing.get_context("spawn")
-    with context.Pool(size, initializer=_init_worker, initargs=(*init_args, True)) as pool:
-        yield from pool.imap(_render_item, work, chunksize=4)
+    with (
+        _children_skip_main_module(),
+        ProcessPoolExecutor(size, mp_context=context, initializer=_init_worker, initargs=(*init_args, True)) as pool,
+    ):
+        yield from pool.map(_render_item, work, chunksize=4)
+
+
+@contextmanager
+def _children_skip_main_module() -> Iterator[None]:
+    """Keep spawned children from re-importing the parent's ``__main__``.
+
+    Under Airflow that module is the task runner, which initialises Airflow again in every child and fails
+    there (a task process has no metadata DB). The children need nothing from it: their work is this module.
+    """
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def box_counts(images: list[RenderedImage]) -> dict[str, int]:

@@ -97,3 +97,40 @@ def test_plan_layout_is_deterministic_and_filters_classes():
     only = plan({**params, "classes": ["Flange"]})
     assert only["class_ids"] == [3]
     assert only["version"] != first["version"]
+
+
+CHILD_GUARD = """
+import multiprocessing, sys
+if multiprocessing.parent_process() is not None:
+    raise SystemExit("a child imported the parent's __main__")  # what Airflow's task runner would do, and fail
+sys.path.insert(0, {repo!r})
+from pathlib import Path
+from include.rendering.dataset import DatasetSpec, items, render_items
+spec = DatasetSpec(catalog={catalog!r}, images_per_class=2, render={render!r}, seed=5)
+result = render_items(spec.catalog, spec.render, items(spec, [0]), Path({out!r}), processes=2)
+print("rendered", result.rendered)
+"""
+
+
+def test_pool_children_do_not_import_the_parents_main_module(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.localcloud_process import REPO
+
+    script = tmp_path / "runner.py"
+    script.write_text(CHILD_GUARD.format(repo=str(REPO), catalog=CATALOG, render=SMALL, out=str(tmp_path / "out")))
+    proc = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "rendered 2" in proc.stdout
+
+
+def test_a_broken_worker_fails_the_shard_instead_of_hanging(tmp_path):
+    from concurrent.futures.process import BrokenProcessPool
+
+    from include.rendering.catalog import CatalogError
+
+    spec = DatasetSpec(catalog="include/cad/nowhere/catalog.yaml", images_per_class=2, render=SMALL)
+    work = items(spec, [0, 1])
+    with pytest.raises((BrokenProcessPool, CatalogError, FileNotFoundError)):
+        render_items(spec.catalog, spec.render, work, tmp_path, processes=2)
