@@ -93,6 +93,8 @@ constraints: ## Refreeze constraints.txt from .venv
 migrate: bootstrap
 	@mkdir -p $(AIRFLOW_HOME)
 	@airflow db migrate >$(AIRFLOW_HOME)/db-migrate.log 2>&1 || { cat $(AIRFLOW_HOME)/db-migrate.log; exit 1; }
+	@# Render tasks take every core of a worker; the pool lets one run at a time per GPU worker (kept if resized).
+	@airflow pools get gpu_render >/dev/null 2>&1 || airflow pools set gpu_render 1 "render_shard slots: one per GPU worker" >/dev/null
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Everyday targets

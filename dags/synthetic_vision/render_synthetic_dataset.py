@@ -6,7 +6,7 @@ from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
 from airflow.sdk import Param, dag, task
 
 from include.assets import SYNTHETIC_DATASET
-from include.rendering.airflow_config import render_executor_config, render_queue
+from include.rendering.airflow_config import render_executor_config, render_pool, render_queue
 
 AWS_CONN_ID = "aws_default"
 
@@ -68,7 +68,7 @@ def render_synthetic_dataset():
         # Mapping needs a task's whole return value; the layout is shared by every shard instead.
         return layout["shards"]
 
-    @task(queue=render_queue(), executor_config=render_executor_config(), retries=2)
+    @task(queue=render_queue(), pool=render_pool(), executor_config=render_executor_config(), retries=2)
     def render_shard(shard: dict, layout: dict, params=None) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 

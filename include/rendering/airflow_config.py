@@ -11,6 +11,17 @@ def render_queue() -> str:
     return os.environ.get("RENDER_QUEUE", "gpu")
 
 
+RENDER_POOL_DEFAULT = "gpu_render"
+
+
+def render_pool() -> str:
+    """Airflow pool capping concurrent render tasks: one slot per GPU worker (each task uses every core).
+
+    ``make up`` creates it with one slot; on a cluster size it to the number of GPU workers.
+    """
+    return os.environ.get("RENDER_POOL", RENDER_POOL_DEFAULT)
+
+
 def render_executor_config() -> dict[str, Any]:
     """KubernetesExecutor override for render pods: a pod template requesting a GPU, when one is configured.
 
