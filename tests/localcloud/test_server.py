@@ -25,18 +25,23 @@ def test_health_lists_services(localcloud):
     assert {"s3", "dynamodb", "sts"} <= set(body["services"])
 
 
-def test_binds_to_loopback_only(tmp_path):
-    with pytest.raises(ValueError, match="loopback"):
-        make_server("0.0.0.0", 0, tmp_path, Credentials("a", "b"))
+def _serve_refused(*args: str) -> str:
+    """Run ``python -m include.localcloud serve ARGS``, which must exit non-zero; return its stderr."""
     result = subprocess.run(
-        [sys.executable, "-m", "include.localcloud", "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
+        [sys.executable, "-m", "include.localcloud", "serve", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode != 0
-    assert "loopback" in result.stderr
+    return result.stderr
+
+
+def test_binds_to_loopback_only(tmp_path):
+    with pytest.raises(ValueError, match="loopback"):
+        make_server("0.0.0.0", 0, tmp_path, Credentials("a", "b"))
+    assert "loopback" in _serve_refused("--host", "0.0.0.0", "--data-dir", str(tmp_path))
 
 
 def test_server_listens_on_loopback(localcloud):
@@ -120,12 +125,4 @@ def test_json_shapes_roundtrip_blobs_and_timestamps():
 
 
 def test_second_server_on_same_data_dir_is_refused(localcloud):
-    result = subprocess.run(
-        [sys.executable, "-m", "include.localcloud", "serve", "--port", "0", "--data-dir", str(localcloud.data_dir)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode != 0
-    assert "in use" in result.stderr
+    assert "in use" in _serve_refused("--port", "0", "--data-dir", str(localcloud.data_dir))
