@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import importlib.metadata
 import json
 import logging
 import multiprocessing
@@ -100,8 +101,21 @@ def catalog_digest(catalog_path: str | Path) -> str:
     return digest.hexdigest()
 
 
+# Bump when a change to the randomizers or the renderer changes what the same spec renders: the version must
+# then change too, or a rerun would overwrite a published dataset with different images.
+RENDER_LOGIC_REVISION = 1
+
+
+def render_engine() -> str:
+    """The rendering stack's identity, part of every dataset version (read from package metadata: no GL import)."""
+    versions = [f"{name}=={importlib.metadata.version(name)}" for name in ("pyrender", "trimesh", "PyOpenGL", "numpy")]
+    return ";".join([*versions, f"logic={RENDER_LOGIC_REVISION}"])
+
+
 def dataset_version(spec: DatasetSpec) -> str:
-    canonical = json.dumps({"spec": spec.to_dict(), "catalog": catalog_digest(spec.catalog)}, sort_keys=True)
+    canonical = json.dumps(
+        {"spec": spec.to_dict(), "catalog": catalog_digest(spec.catalog), "engine": render_engine()}, sort_keys=True
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

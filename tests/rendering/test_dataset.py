@@ -54,6 +54,15 @@ def test_version_depends_on_params_and_catalog_bytes(tmp_path):
     assert dataset_version(moved) != changed_path
 
 
+def test_version_changes_with_the_rendering_engine(monkeypatch):
+    from include.rendering import dataset
+
+    spec = DatasetSpec(catalog=CATALOG, images_per_class=2)
+    before = dataset_version(spec)
+    monkeypatch.setattr(dataset, "RENDER_LOGIC_REVISION", dataset.RENDER_LOGIC_REVISION + 1)
+    assert dataset_version(spec) != before
+
+
 def test_same_items_render_identically_in_one_or_two_processes(tmp_path):
     spec = DatasetSpec(catalog=CATALOG, images_per_class=2, render=SMALL, seed=3)
     work = items(spec, [1, 3])
