@@ -69,7 +69,8 @@ class LocalCloud:
         self.services: dict[str, ServiceProtocol] = build(self.data_dir, services)
 
     def close(self) -> None:
-        for protocol in self.services.values():
+        # Reverse build order: a service closes before the services it reads from (Rekognition before S3).
+        for protocol in reversed(list(self.services.values())):
             close = getattr(getattr(protocol, "backend", None), "close", None)
             if close:
                 close()

@@ -98,14 +98,18 @@ def validate_manifest(
     strip_prefix: str = "",
     s3_client: Any = None,
     attribute: str = DEFAULT_ATTRIBUTE,
+    probe: Probe | None = None,
 ) -> list[ManifestIssue]:
     """Every problem in a manifest (a ``Path``, or the manifest text as a ``str``); empty when it is good.
 
     Image files are checked too when a place to find them is given:
       - ``image_root``: ``s3://bucket/<strip_prefix><rest>`` is read from ``image_root/<rest>``;
-      - ``s3_client``: each object is HEAD-ed, and its first 64 KB fetched to read format and size.
+      - ``s3_client``: each object is HEAD-ed, and its first 64 KB fetched to read format and size;
+      - ``probe``: any ``(bucket, key) -> ImageFacts | reason`` callable (see :func:`file_facts`).
     """
-    probe = _probe_for(image_root, strip_prefix, s3_client)
+    if probe is not None and (image_root is not None or s3_client is not None):
+        raise ValueError("give one of image_root, s3_client or probe")
+    probe = probe or _probe_for(image_root, strip_prefix, s3_client)
     checker = _Checker(attribute)
     checker.check_text(_text(source))
     if probe is not None:
@@ -465,7 +469,11 @@ def _probe_for(image_root: Path | None, strip_prefix: str, s3_client: Any) -> Pr
 def _probe_local(root: Path, strip_prefix: str, key: str) -> ImageFacts | str:
     if not key.startswith(strip_prefix):
         return f"key {key!r} does not start with {strip_prefix!r}, so it has no place under {root}"
-    path = root / key[len(strip_prefix) :]
+    return file_facts(root / key[len(strip_prefix) :])
+
+
+def file_facts(path: Path) -> ImageFacts | str:
+    """An image file's facts from its header, or why they could not be read: the building block of probes."""
     if not path.is_file():
         return f"no image file at {path}"
     with path.open("rb") as handle:

@@ -15,13 +15,30 @@ REGISTRY: dict[str, str] = {
     "s3": "include.localcloud.services.s3.protocol",
     "dynamodb": "include.localcloud.services.dynamodb.protocol",
     "sts": "include.localcloud.services.sts.protocol",
+    "rekognition": "include.localcloud.services.rekognition.protocol",
 }
 
 
 def build(data_dir: Path, only: list[str] | None = None) -> dict[str, ServiceProtocol]:
-    """Every registered service, or just those in ``only`` (unknown names are an error, not ignored)."""
+    """Every registered service, or those in ``only`` plus what they need (unknown names are an error).
+
+    A module's ``create(data_dir, peers)`` gets the services built before it; one that reads another
+    service's state (Rekognition reads manifests and images from S3) names it in its ``REQUIRES``.
+    """
     names = only or list(REGISTRY)
     unknown = sorted(set(names) - set(REGISTRY))
     if unknown:
         raise ValueError(f"unknown localcloud services {unknown}; known: {sorted(REGISTRY)}")
-    return {name: importlib.import_module(REGISTRY[name]).create(data_dir) for name in names}
+    built: dict[str, ServiceProtocol] = {}
+
+    def add(name: str) -> None:
+        if name in built:
+            return
+        module = importlib.import_module(REGISTRY[name])
+        for required in getattr(module, "REQUIRES", ()):
+            add(required)
+        built[name] = module.create(data_dir, built)
+
+    for name in names:
+        add(name)
+    return built

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from include.localcloud.protocols.json_rpc import JsonProtocol
 from include.localcloud.protocols.shapes import service_model
 
 
-def create(data_dir: Path) -> JsonProtocol:
+def create(data_dir: Path, peers: Mapping[str, object]) -> JsonProtocol:
     from include.localcloud.services.dynamodb.backend import DynamoDBBackend
 
     return JsonProtocol(

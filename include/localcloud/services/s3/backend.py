@@ -212,6 +212,11 @@ class S3Backend:
         if params.get("IfUnmodifiedSince") and modified > params["IfUnmodifiedSince"]:
             raise AwsError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold", 412)
 
+    def object_file(self, bucket: str, key: str) -> Path:
+        """The file holding an existing object, for services that read S3 data in place (Rekognition)."""
+        self._object(bucket, key)
+        return self._path(bucket, key)
+
     # -- buckets -----------------------------------------------------------------------------------
     def create_bucket(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         name = params["Bucket"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,5 +55,5 @@ class S3Protocol(RestXmlProtocol):
         return response
 
 
-def create(data_dir: Path) -> S3Protocol:
+def create(data_dir: Path, peers: Mapping[str, object]) -> S3Protocol:
     return S3Protocol(service_model("s3"), S3Backend(data_dir))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from include.localcloud.protocols.query import QueryProtocol
@@ -7,5 +8,5 @@ from include.localcloud.protocols.shapes import service_model
 from include.localcloud.services.sts.backend import StsBackend
 
 
-def create(data_dir: Path) -> QueryProtocol:
+def create(data_dir: Path, peers: Mapping[str, object]) -> QueryProtocol:
     return QueryProtocol(service_model("sts"), StsBackend())
