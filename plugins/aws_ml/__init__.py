@@ -1,0 +1,1 @@
+"""Our small provider for what apache-airflow-providers-amazon lacks (Rekognition Custom Labels, ...)."""

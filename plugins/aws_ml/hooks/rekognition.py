@@ -1,0 +1,45 @@
+"""Rekognition Custom Labels hook: one client, plus the look-ups that make operators idempotent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+WAITERS = Path(__file__).resolve().parents[1] / "waiters" / "rekognition.json"
+
+
+def project_name(project_arn: str) -> str:
+    """``arn:aws:rekognition:<region>:<account>:project/<name>/<created>`` -> ``<name>``."""
+    try:
+        return project_arn.split(":project/", 1)[1].split("/", 1)[0]
+    except IndexError:
+        raise ValueError(f"{project_arn!r} is not a Rekognition project ARN") from None
+
+
+class RekognitionHook(AwsBaseHook):
+    """Interact with Amazon Rekognition Custom Labels through ``aws_default`` (real AWS or localcloud).
+
+    ``get_waiter`` knows boto3's own Rekognition waiters and ours in ``plugins/aws_ml/waiters/rekognition.json``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["client_type"] = "rekognition"
+        super().__init__(*args, **kwargs)
+
+    @property
+    def waiter_path(self) -> Path:
+        return WAITERS
+
+    def describe_project(self, name: str) -> dict[str, Any] | None:
+        """The project called ``name``, or None."""
+        found = self.conn.describe_projects(ProjectNames=[name]).get("ProjectDescriptions", [])
+        return found[0] if found else None
+
+    def find_dataset(self, project_arn: str, dataset_type: str) -> dict[str, Any] | None:
+        """The project's TRAIN or TEST dataset metadata, or None."""
+        project = self.describe_project(project_name(project_arn))
+        if project is None:
+            return None
+        return next((d for d in project.get("Datasets", []) if d["DatasetType"] == dataset_type), None)
