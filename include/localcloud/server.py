@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import hmac
+import io
 import ipaddress
 import json
 import logging
@@ -88,7 +89,7 @@ class LocalCloud:
             return "sts"
         return "s3"
 
-    def dispatch(self, request: Request) -> tuple[Response, ServiceProtocol | None]:
+    def dispatch(self, request: Request) -> Response:
         ctx = RequestContext(host=request.host)
         scope = sigv4.scope_of(request.headers, request.query)
         name = scope[1] if scope else self.guess_service(request)
@@ -97,8 +98,8 @@ class LocalCloud:
             error = AwsError(
                 "UnknownService", f"localcloud does not serve {name!r}; it serves {sorted(self.services)}."
             )
-            fallback = self.services["s3"]
-            return fallback.error(ctx, request, error), None
+            fallback = self.services.get("s3") or next(iter(self.services.values()))
+            return fallback.error(ctx, request, error)
         try:
             body_sha256 = None
             if name != "s3":
@@ -107,7 +108,7 @@ class LocalCloud:
                     raise AwsError("RequestEntityTooLarge", "Request body is too large.", 413)
                 raw = request.body.read()
                 body_sha256 = hashlib.sha256(raw).hexdigest()
-                request.body = _Bytes(raw)
+                request.body = io.BytesIO(raw)
             if name == "s3" and sigv2.is_presigned_v2(request.query):
                 ctx.access_key_id = sigv2.verify_presigned(
                     method=request.method,
@@ -116,7 +117,7 @@ class LocalCloud:
                     headers=request.headers,
                     credentials=self.credentials,
                 )
-                return protocol.handle(ctx, request), protocol
+                return protocol.handle(ctx, request)
             signed = sigv4.verify(
                 method=request.method,
                 raw_path=request.raw_path,
@@ -130,13 +131,13 @@ class LocalCloud:
             if name == "s3" and isinstance(request.body, BodyReader) and _is_hex_sha256(signed.payload_hash):
                 request.body.expected = signed.payload_hash
                 request.body.digest = hashlib.sha256()
-            return protocol.handle(ctx, request), protocol
+            return protocol.handle(ctx, request)
         except AwsError as error:
-            return protocol.error(ctx, request, error), protocol
+            return protocol.error(ctx, request, error)
         except Exception:  # a bug of ours: answer like AWS does, and keep the trace in our log
             log.exception("internal error handling %s %s", request.method, request.raw_path)
             error = AwsError("InternalError", "We encountered an internal error. Please try again.", 500)
-            return protocol.error(ctx, request, error), protocol
+            return protocol.error(ctx, request, error)
 
 
 def _lock_data_dir(data_dir: Path) -> object:
@@ -156,18 +157,6 @@ def _lock_data_dir(data_dir: Path) -> object:
     handle.write(str(os.getpid()))
     handle.flush()
     return handle
-
-
-class _Bytes:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            data, self.data = self.data, b""
-            return data
-        data, self.data = self.data[:size], self.data[size:]
-        return data
 
 
 def _is_hex_sha256(value: str) -> bool:
@@ -213,7 +202,7 @@ def make_handler(cloud: LocalCloud) -> type[BaseHTTPRequestHandler]:
                 body=body,
                 host=headers.get("host", ""),
             )
-            response, _ = cloud.dispatch(request)
+            response = cloud.dispatch(request)
             # Whatever the handler left unread must not be parsed as the next request on this connection.
             unread = body.remaining > 0
             if unread and body.remaining <= (1 << 20):
