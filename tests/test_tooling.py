@@ -90,6 +90,8 @@ def test_demo_runs_and_summarises(tmp_path):
     migrate = _run([airflow, "db", "migrate"], env, timeout=300)
     assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
 
+    # A small dataset: the demo's sizes are env vars precisely so that this can be quick.
+    env.update({"DEMO_IMAGES_PER_CLASS": "2", "DEMO_RESOLUTION": "128", "DEMO_SHARD_SIZE": "5", "DEMO_PROCESSES": "1"})
     demo = _run([PYTHON, "scripts/demo.py"], env, timeout=600)
     out = demo.stdout + demo.stderr
     assert demo.returncode == 0, out
@@ -101,4 +103,10 @@ def test_demo_runs_and_summarises(tmp_path):
     assert "localcloud stopped" in out
     objects = list((tmp_path / "localcloud" / "s3" / "industrial-ml-demo" / "smoke").rglob("manifest.json"))
     assert len(objects) == 1
+    # The rendered gearbox dataset: its figures, and a manifest that exists where the summary says.
+    assert re.search(r"^render_synthetic_dataset\s+ok\s+[\d.]+ s", out, re.M), out
+    figures = re.search(r"dataset version \w+: (\d+) images of (\d+) planned", out)
+    assert figures and int(figures.group(1)) > 0 and figures.group(2) == str(5 * 2), out
+    manifest = re.search(r"manifest\s+s3://\S+\s+-> (\S+)", out)
+    assert manifest and (REPO / manifest.group(1)).is_file(), out
     assert http_ok(f"http://127.0.0.1:{env['LOCALCLOUD_PORT']}/_localcloud/health") is None
