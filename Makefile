@@ -63,7 +63,7 @@ apt-packages:
 	  fi; \
 	fi
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt constraints.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-localcloud.txt requirements-nodeps.txt constraints.txt
 	@if [[ ! -x $(BIN)/python ]]; then \
 	  command -v $(PYTHON) >/dev/null || { echo "ERROR: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 1; }; \
 	  echo "==> creating .venv with $(PYTHON)"; \
