@@ -5,10 +5,16 @@ thread reads the manifest and its images from localcloud's S3, and DescribeDatas
 CREATE_COMPLETE or CREATE_FAILED. Lines that Rekognition would reject are kept and counted in ErrorEntries
 (ListDatasetEntries(HasErrors=True) returns them), never silently dropped. An import interrupted by a restart
 runs again when the next server starts, so no dataset stays in progress forever.
+
+Project versions train a real detector (``include/localcloud/engines/detector``) in a process of their own,
+supervised from a worker thread; the evaluation summary goes to the version's OutputConfig in S3. A version that
+was training when the server stopped is marked TRAINING_FAILED with the reason on the next start (its process is
+killed): it is never left in progress. Status changes follow AWS, so boto3's Rekognition waiters work.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import time
@@ -19,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from include.localcloud.core import AwsError, RequestContext, ensure_dir
+from include.localcloud.services.rekognition import training
 from include.localcloud.services.s3.backend import S3Backend
 from include.localcloud.store import SqliteStore
 
@@ -35,12 +42,19 @@ CREATE TABLE IF NOT EXISTS datasets (
     updated REAL NOT NULL, source TEXT NOT NULL, stats TEXT NOT NULL DEFAULT '{}',
     UNIQUE (project_arn, type)
 );
+CREATE TABLE IF NOT EXISTS versions (
+    arn TEXT PRIMARY KEY, project_arn TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '', created REAL NOT NULL, ended REAL, output TEXT NOT NULL,
+    job_dir TEXT NOT NULL, pid INTEGER, f1 REAL, summary_key TEXT, thresholds TEXT NOT NULL DEFAULT '{}',
+    min_units INTEGER, UNIQUE (project_arn, name)
+);
 CREATE TABLE IF NOT EXISTS entries (
     dataset_arn TEXT NOT NULL, position INTEGER NOT NULL, line TEXT NOT NULL, source_ref TEXT NOT NULL,
     labels TEXT NOT NULL, errors TEXT NOT NULL, PRIMARY KEY (dataset_arn, position)
 );
 """
 MAX_RESULTS = 100
+INTERRUPTED = "localcloud {event} while this version was training, so its job was stopped. Train a new version."
 ATTRIBUTE = "bounding-box"
 
 
@@ -79,8 +93,15 @@ class RekognitionBackend:
         for (arn,) in self._store.query("SELECT arn FROM datasets WHERE status = 'CREATE_IN_PROGRESS'"):
             log.info("resuming the import of %s, interrupted by a restart", arn)
             self._jobs.submit(self._import, arn)
+        self._jobs_dir = ensure_dir(Path(data_dir) / "rekognition-jobs")
+        self._detectors: dict[str, Any] = {}
+        self._recover_versions()
 
     def close(self) -> None:
+        for arn, pid in self._store.query("SELECT arn, pid FROM versions WHERE status = 'TRAINING_IN_PROGRESS'"):
+            # Say why before the process dies, so its supervising thread finds a final state and leaves it be.
+            self._set_version(arn, "TRAINING_FAILED", INTERRUPTED.format(event="stopped"), ended=time.time())
+            training.kill(pid)
         self._jobs.shutdown(wait=True, cancel_futures=True)
         self._store.close()
 
@@ -134,6 +155,8 @@ class RekognitionBackend:
         arn = params["ProjectArn"]
         self._project(arn)
         with self._store.transaction() as db:
+            if db.execute("SELECT 1 FROM versions WHERE project_arn = ?", (arn,)).fetchone():
+                raise AwsError("ResourceInUseException", "Delete the project's models before the project.")
             if db.execute(
                 "SELECT 1 FROM datasets WHERE project_arn = ? AND status = 'CREATE_IN_PROGRESS'", (arn,)
             ).fetchone():
@@ -317,3 +340,237 @@ class RekognitionBackend:
             ],
             **_next_token(offset, limit, len(ordered)),
         }
+
+    # -- project versions (models) -----------------------------------------------------------------
+    def _recover_versions(self) -> None:
+        for row in self._store.query(
+            "SELECT arn, pid, status FROM versions WHERE status IN ('TRAINING_IN_PROGRESS', 'STARTING', 'STOPPING')"
+        ):
+            if row["status"] == "TRAINING_IN_PROGRESS":
+                training.kill(row["pid"])
+                self._set_version(
+                    row["arn"], "TRAINING_FAILED", INTERRUPTED.format(event="restarted"), ended=time.time()
+                )
+            else:  # a model loads lazily on the first DetectCustomLabels, so STARTING can finish now
+                self._set_version(row["arn"], "RUNNING" if row["status"] == "STARTING" else "STOPPED")
+
+    def _set_version(self, arn: str, status: str, message: str = "", **columns: Any) -> None:
+        assignments = "".join(f", {name} = ?" for name in columns)
+        with self._store.transaction() as db:
+            db.execute(
+                f"UPDATE versions SET status = ?, message = ?{assignments} WHERE arn = ?",
+                (status, message, *columns.values(), arn),
+            )
+
+    def _version(self, arn: str) -> dict[str, Any]:
+        rows = self._store.query("SELECT * FROM versions WHERE arn = ?", (arn,))
+        if not rows:
+            raise AwsError("ResourceNotFoundException", f"The project version {arn} does not exist.")
+        return dict(rows[0])
+
+    def _complete_dataset(self, project_arn: str, kind: str) -> dict[str, Any]:
+        rows = self._store.query("SELECT * FROM datasets WHERE project_arn = ? AND type = ?", (project_arn, kind))
+        if not rows or rows[0]["status"] != "CREATE_COMPLETE":
+            raise AwsError("InvalidParameterException", f"The project needs a {kind} dataset in CREATE_COMPLETE.")
+        return dict(rows[0])
+
+    def _valid_lines(self, dataset_arn: str) -> list[str]:
+        rows = self._store.query(
+            "SELECT line FROM entries WHERE dataset_arn = ? AND errors = '[]' ORDER BY position", (dataset_arn,)
+        )
+        return [row["line"] for row in rows]
+
+    def create_project_version(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        project = self._project(params["ProjectArn"])
+        if params.get("TrainingData") or params.get("TestingData"):
+            raise AwsError("InvalidParameterException", "localcloud trains from the project's TRAIN and TEST datasets.")
+        train_lines = self._valid_lines(self._complete_dataset(project["arn"], "TRAIN")["arn"])
+        test_lines = self._valid_lines(self._complete_dataset(project["arn"], "TEST")["arn"])
+        labels = sorted({name for raw in train_lines for name in _labels_of(json.loads(raw))})
+        if not labels:
+            raise AwsError("InvalidParameterException", "The TRAIN dataset has no labelled boxes.")
+        names = {name: i for i, name in enumerate(labels)}
+        unknown = {n for raw in test_lines for n in _labels_of(json.loads(raw))} - set(names)
+        if unknown:
+            raise AwsError("InvalidParameterException", f"TEST labels missing from TRAIN: {sorted(unknown)}")
+        version, now = params["VersionName"], time.time()
+        arn = f"{project['arn'].rsplit('/', 1)[0]}/version/{version}/{int(now * 1000)}"
+        job_dir = self._jobs_dir / f"{project['name']}-{version}-{int(now * 1000)}"
+        image_file = self._s3.object_file
+        training.write_spec(
+            job_dir,
+            training.samples(train_lines, image_file, names),
+            training.samples(test_lines, image_file, names),
+            labels,
+        )
+        with self._store.transaction() as db:
+            if db.execute(
+                "SELECT 1 FROM versions WHERE project_arn = ? AND name = ?", (project["arn"], version)
+            ).fetchone():
+                raise AwsError("ResourceInUseException", f"The version {version} already exists.")
+            db.execute(
+                "INSERT INTO versions (arn, project_arn, name, status, created, output, job_dir) "
+                "VALUES (?, ?, ?, 'TRAINING_IN_PROGRESS', ?, ?, ?)",
+                (arn, project["arn"], version, now, json.dumps(params["OutputConfig"]), str(job_dir)),
+            )
+        self._jobs.submit(self._train, arn, job_dir, ctx.region)
+        return {"ProjectVersionArn": arn}
+
+    def _train(self, arn: str, job_dir: Path, region: str) -> None:
+        try:
+            process = training.start(job_dir)
+            self._set_version(arn, "TRAINING_IN_PROGRESS", pid=process.pid)
+            process.wait()
+            if self._version(arn)["status"] != "TRAINING_IN_PROGRESS":
+                return  # deleted or recovered meanwhile
+            outcome = training.result(job_dir)
+            if outcome["status"] != "ok":
+                self._set_version(arn, "TRAINING_FAILED", outcome["reason"], ended=time.time())
+                return
+            self._publish(arn, outcome["summary"], region)
+        except AwsError as exc:
+            self._set_version(arn, "TRAINING_FAILED", exc.message, ended=time.time())
+        except Exception as exc:  # never leave a version in progress
+            log.exception("training %s failed", arn)
+            self._set_version(arn, "TRAINING_FAILED", f"Internal error: {exc}", ended=time.time())
+
+    def _publish(self, arn: str, summary: dict[str, Any], region: str) -> None:
+        version = self._version(arn)
+        output = json.loads(version["output"])
+        prefix = (output.get("S3KeyPrefix") or "").strip("/")
+        key = "/".join(filter(None, [prefix, f"EvaluationResultSummary-{version['name']}.json"]))
+        body = json.dumps(summary, indent=1, sort_keys=True).encode()
+        self._s3.put_object(RequestContext(region=region), {"Bucket": output["S3Bucket"], "Key": key, "Body": body})
+        thresholds = {r["Label"]: r["Metrics"]["Threshold"] for r in summary["LabelEvaluationResults"]}
+        self._set_version(
+            arn,
+            "TRAINING_COMPLETED",
+            "The model is ready to run.",
+            ended=time.time(),
+            f1=summary["EvaluationResult"]["F1Score"],
+            summary_key=key,
+            thresholds=json.dumps(thresholds),
+        )
+
+    def describe_project_versions(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        project = self._project(params["ProjectArn"])
+        rows = self._store.query(
+            "SELECT * FROM versions WHERE project_arn = ? ORDER BY created DESC", (project["arn"],)
+        )
+        wanted = params.get("VersionNames")
+        rows = [r for r in rows if not wanted or r["name"] in wanted]
+        offset, limit = _page(params, len(rows))
+        return {
+            "ProjectVersionDescriptions": [self._describe_version(dict(r)) for r in rows[offset : offset + limit]],
+            **_next_token(offset, limit, len(rows)),
+        }
+
+    def _describe_version(self, row: dict[str, Any]) -> dict[str, Any]:
+        output = json.loads(row["output"])
+        described: dict[str, Any] = {
+            "ProjectVersionArn": row["arn"],
+            "VersionDescription": row["name"],
+            "CreationTimestamp": _ts(row["created"]),
+            "Status": row["status"],
+            "StatusMessage": row["message"] or None,
+            "OutputConfig": output,
+            "MinInferenceUnits": row["min_units"],
+        }
+        if row["ended"]:
+            described["TrainingEndTimestamp"] = _ts(row["ended"])
+            described["BillableTrainingTimeInSeconds"] = int(row["ended"] - row["created"])
+        if row["f1"] is not None:
+            described["EvaluationResult"] = {
+                "F1Score": row["f1"],
+                "Summary": {"S3Object": {"Bucket": output["S3Bucket"], "Name": row["summary_key"]}},
+            }
+        return described
+
+    def start_project_version(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        version = self._version(params["ProjectVersionArn"])
+        if version["status"] not in ("TRAINING_COMPLETED", "STOPPED"):
+            raise AwsError("ResourceInUseException", f"The version is {version['status']}; it cannot start.")
+        self._set_version(version["arn"], "STARTING", min_units=params["MinInferenceUnits"])
+        self._jobs.submit(self._load, version["arn"])
+        return {"Status": "STARTING"}
+
+    def _load(self, arn: str) -> None:
+        try:
+            self._detector(arn)
+            self._set_version(arn, "RUNNING", "The model is running.")
+        except Exception as exc:
+            log.exception("loading %s failed", arn)
+            self._set_version(arn, "FAILED", f"The model could not be loaded: {exc}")
+
+    def _detector(self, arn: str) -> tuple[Any, dict[int, str]]:
+        """The loaded model and its class id -> label name map, cached while the version runs."""
+        if arn not in self._detectors:
+            from include.localcloud.engines.detector import load
+            from include.localcloud.engines.detector.job import MODEL, SPEC
+
+            job_dir = Path(self._version(arn)["job_dir"])
+            names = {int(k): v for k, v in json.loads((job_dir / SPEC).read_text())["class_names"].items()}
+            self._detectors[arn] = (load(job_dir / MODEL), names)
+        return self._detectors[arn]
+
+    def stop_project_version(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        version = self._version(params["ProjectVersionArn"])
+        if version["status"] not in ("RUNNING", "STARTING"):
+            raise AwsError("ResourceInUseException", f"The version is {version['status']}; it is not running.")
+        self._set_version(version["arn"], "STOPPING")
+        self._detectors.pop(version["arn"], None)
+        self._set_version(version["arn"], "STOPPED", "The model is stopped.")
+        return {"Status": "STOPPING"}
+
+    def delete_project_version(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        version = self._version(params["ProjectVersionArn"])
+        if version["status"] in ("RUNNING", "STARTING", "TRAINING_IN_PROGRESS"):
+            raise AwsError("ResourceInUseException", f"The version is {version['status']}; stop it first.")
+        with self._store.transaction() as db:
+            db.execute("DELETE FROM versions WHERE arn = ?", (version["arn"],))
+        return {"Status": "DELETING"}
+
+    def detect_custom_labels(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        from PIL import Image, UnidentifiedImageError
+
+        version = self._version(params["ProjectVersionArn"])
+        if version["status"] != "RUNNING":
+            raise AwsError("ResourceNotReadyException", f"The project version is {version['status']}, not RUNNING.")
+        source = params["Image"]
+        try:
+            if source.get("Bytes") is not None:
+                image = Image.open(io.BytesIO(source["Bytes"]))
+            else:
+                s3_object = source.get("S3Object") or {}
+                image = Image.open(self._s3.object_file(s3_object.get("Bucket", ""), s3_object.get("Name", "")))
+            image = image.convert("RGB")
+        except (UnidentifiedImageError, OSError) as exc:
+            raise AwsError("InvalidImageFormatException", "Request has unsupported image format.") from exc
+        except AwsError as exc:
+            raise AwsError("InvalidS3ObjectException", f"Unable to get object from S3: {exc.code}") from exc
+        thresholds = json.loads(version["thresholds"])
+        detector, names = self._detector(version["arn"])
+        floor = params.get("MinConfidence")
+        found = []
+        for detection in detector.predict(image):
+            name = names.get(detection.label, str(detection.label))
+            confidence = detection.confidence * 100
+            # Without MinConfidence, Custom Labels applies each label's own threshold from training.
+            if confidence < (floor if floor is not None else thresholds.get(name, 0.5) * 100):
+                continue
+            x0, y0, x1, y1 = detection.box
+            found.append(
+                {
+                    "Name": name,
+                    "Confidence": confidence,
+                    "Geometry": {
+                        "BoundingBox": {
+                            "Left": x0 / image.width,
+                            "Top": y0 / image.height,
+                            "Width": (x1 - x0) / image.width,
+                            "Height": (y1 - y0) / image.height,
+                        }
+                    },
+                }
+            )
+        return {"CustomLabels": found[: params.get("MaxResults")] if params.get("MaxResults") else found}
