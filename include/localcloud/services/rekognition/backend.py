@@ -469,7 +469,6 @@ class RekognitionBackend:
         output = json.loads(row["output"])
         described: dict[str, Any] = {
             "ProjectVersionArn": row["arn"],
-            "VersionDescription": row["name"],
             "CreationTimestamp": _ts(row["created"]),
             "Status": row["status"],
             "StatusMessage": row["message"] or None,
