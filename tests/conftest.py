@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -47,3 +48,20 @@ def s3(localcloud):
 @pytest.fixture
 def ddb(localcloud):
     return localcloud.client("dynamodb")
+
+
+def point_aws_default(server: LocalCloudProcess, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Point the aws_default connection at ``server`` (LOCAL-ONLY credentials)."""
+    conn = {
+        "conn_type": "aws",
+        "login": server.access_key,
+        "password": server.secret_key,
+        "extra": {"endpoint_url": server.endpoint, "region_name": "us-east-1"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
+    return conn
+
+
+@pytest.fixture
+def aws_default(localcloud, monkeypatch):
+    return point_aws_default(localcloud, monkeypatch)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import subprocess
@@ -49,16 +48,3 @@ def dagbag():
     # Example DAGs stay out through AIRFLOW__CORE__LOAD_EXAMPLES=False (tests/conftest.py); Airflow 3.3's
     # DagBag has no include_examples argument any more.
     return DagBag(dag_folder=str(DAGS))
-
-
-@pytest.fixture
-def aws_default(localcloud, monkeypatch):
-    """Point the aws_default connection at the session's localcloud (LOCAL-ONLY credentials)."""
-    conn = {
-        "conn_type": "aws",
-        "login": localcloud.access_key,
-        "password": localcloud.secret_key,
-        "extra": {"endpoint_url": localcloud.endpoint, "region_name": "us-east-1"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
-    return conn

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
@@ -10,17 +9,6 @@ from aws_ml.hooks.rekognition import RekognitionHook, project_name
 from aws_ml.operators.rekognition import RekognitionCreateDatasetOperator, RekognitionCreateProjectOperator
 
 from tests.localcloud.test_rekognition_datasets import _line, _png
-
-
-@pytest.fixture
-def aws_default(localcloud, monkeypatch):
-    conn = {
-        "conn_type": "aws",
-        "login": localcloud.access_key,
-        "password": localcloud.secret_key,
-        "extra": {"endpoint_url": localcloud.endpoint, "region_name": "us-east-1"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
 
 
 def _manifest(s3, bucket: str, key: str, lines: list[str]) -> None:

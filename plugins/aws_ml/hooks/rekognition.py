@@ -43,3 +43,8 @@ class RekognitionHook(AwsBaseHook):
         if project is None:
             return None
         return next((d for d in project.get("Datasets", []) if d["DatasetType"] == dataset_type), None)
+
+    def describe_version(self, project_arn: str, version_name: str) -> dict[str, Any] | None:
+        """The project's version called ``version_name``, or None."""
+        found = self.conn.describe_project_versions(ProjectArn=project_arn, VersionNames=[version_name])
+        return next(iter(found.get("ProjectVersionDescriptions", [])), None)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.providers.amazon.aws.utils.waiter_with_logging import wait
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowSkipException
 from botocore.exceptions import ClientError
 
 from aws_ml.hooks.rekognition import RekognitionHook
+from aws_ml.triggers.rekognition import RekognitionProjectVersionRunningTrigger, RekognitionTrainingCompleteTrigger
 
 
 class RekognitionCreateProjectOperator(AwsBaseOperator[RekognitionHook]):
@@ -124,3 +127,184 @@ class RekognitionCreateDatasetOperator(AwsBaseOperator[RekognitionHook]):
             status = self.hook.conn.describe_dataset(DatasetArn=arn)["DatasetDescription"]["Status"]
             if status != "CREATE_FAILED":
                 raise
+
+
+class _ProjectVersionOperator(AwsBaseOperator[RekognitionHook]):
+    aws_hook_class = RekognitionHook
+    template_fields: Sequence[str] = aws_template_fields("project_arn", "version_name")
+
+    def __init__(
+        self,
+        *,
+        project_arn: str,
+        version_name: str,
+        wait_for_completion: bool = True,
+        deferrable: bool = False,
+        waiter_delay: int = 30,
+        waiter_max_attempts: int = 360,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.project_arn = project_arn
+        self.version_name = version_name
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
+
+    def _wait(self, waiter_name: str, trigger_class: type) -> None:
+        if self.deferrable:
+            self.defer(
+                trigger=trigger_class(
+                    project_arn=self.project_arn,
+                    version_name=self.version_name,
+                    waiter_delay=self.waiter_delay,
+                    waiter_max_attempts=self.waiter_max_attempts,
+                    aws_conn_id=self.aws_conn_id,
+                    region_name=self.region_name,
+                ),
+                method_name="execute_complete",
+            )
+        try:
+            wait(
+                waiter=self.hook.get_waiter(waiter_name),
+                waiter_delay=self.waiter_delay,
+                waiter_max_attempts=self.waiter_max_attempts,
+                args={"ProjectArn": self.project_arn, "VersionNames": [self.version_name]},
+                failure_message=f"Project version {self.version_name} failed",
+                status_message=f"Project version {self.version_name}",
+                status_args=["ProjectVersionDescriptions[0].Status", "ProjectVersionDescriptions[0].StatusMessage"],
+            )
+        except AirflowException as err:
+            version = self.hook.describe_version(self.project_arn, self.version_name) or {}
+            raise AirflowException(f"{err}: {version.get('Status')}: {version.get('StatusMessage')}") from err
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> str:
+        if not event or event.get("status") != "success":
+            version = self.hook.describe_version(self.project_arn, self.version_name) or {}
+            raise AirflowException(f"Project version {self.version_name}: {event}; {version.get('StatusMessage')}")
+        return self.hook.describe_version(self.project_arn, self.version_name)["ProjectVersionArn"]
+
+
+class RekognitionTrainProjectVersionOperator(_ProjectVersionOperator):
+    """Train a model version from the project's TRAIN and TEST datasets; a rerun reuses the same version.
+
+    The evaluation summary lands under ``s3://<output_bucket>/<output_prefix>``. A version that failed training
+    fails the task with Rekognition's status message (train under a new ``version_name`` to retry). Returns the
+    project version ARN.
+    """
+
+    template_fields: Sequence[str] = aws_template_fields(
+        "project_arn", "version_name", "output_bucket", "output_prefix"
+    )
+
+    def __init__(self, *, output_bucket: str, output_prefix: str = "", **kwargs: Any) -> None:
+        kwargs.setdefault("waiter_delay", 30)
+        super().__init__(**kwargs)
+        self.output_bucket = output_bucket
+        self.output_prefix = output_prefix
+
+    def execute(self, context: Any) -> str:
+        version = self.hook.describe_version(self.project_arn, self.version_name)
+        if version is None:
+            output = {"S3Bucket": self.output_bucket, "S3KeyPrefix": self.output_prefix}
+            arn = self.hook.conn.create_project_version(
+                ProjectArn=self.project_arn, VersionName=self.version_name, OutputConfig=output
+            )["ProjectVersionArn"]
+            self.log.info("Training %s", arn)
+        else:
+            arn = version["ProjectVersionArn"]
+            self.log.info("Version %s exists (%s); not training it again", arn, version["Status"])
+            if version["Status"] == "TRAINING_FAILED":
+                raise AirflowException(f"{arn} failed training: {version.get('StatusMessage')}")
+        if self.wait_for_completion:
+            self._wait("project_version_training_completed", RekognitionTrainingCompleteTrigger)
+        return arn
+
+
+class RekognitionStartProjectVersionOperator(_ProjectVersionOperator):
+    """Start a version (blue/green): wait until it is RUNNING, then stop every other running version of the project.
+
+    Returns the started version's ARN.
+    """
+
+    def __init__(self, *, min_inference_units: int = 1, stop_others: bool = True, **kwargs: Any) -> None:
+        kwargs.setdefault("waiter_delay", 10)
+        super().__init__(**kwargs)
+        self.min_inference_units = min_inference_units
+        self.stop_others = stop_others
+
+    def execute(self, context: Any) -> str:
+        version = self.hook.describe_version(self.project_arn, self.version_name)
+        if version is None:
+            raise AirflowException(f"No version {self.version_name} in {self.project_arn}")
+        if version["Status"] not in ("RUNNING", "STARTING"):
+            self.hook.conn.start_project_version(
+                ProjectVersionArn=version["ProjectVersionArn"], MinInferenceUnits=self.min_inference_units
+            )
+        self._wait("project_version_running", RekognitionProjectVersionRunningTrigger)
+        return self._stop_others(version["ProjectVersionArn"])
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> str:
+        return self._stop_others(super().execute_complete(context, event))
+
+    def _stop_others(self, arn: str) -> str:
+        if self.stop_others:
+            for other in self.hook.conn.describe_project_versions(ProjectArn=self.project_arn)[
+                "ProjectVersionDescriptions"
+            ]:
+                if other["ProjectVersionArn"] != arn and other["Status"] in ("RUNNING", "STARTING"):
+                    self.log.info("Stopping the previous version %s", other["ProjectVersionArn"])
+                    self.hook.conn.stop_project_version(ProjectVersionArn=other["ProjectVersionArn"])
+        return arn
+
+
+class RekognitionEvaluationGateOperator(AwsBaseOperator[RekognitionHook]):
+    """Pass a trained version only if its F1 (and, optionally, every label's F1) reaches the thresholds.
+
+    Reads ``EvaluationResult.F1Score`` and the per-label summary file from S3. Below threshold the task fails,
+    or with ``soft_fail`` is skipped so that downstream deployment short-circuits. Returns the scores.
+    """
+
+    aws_hook_class = RekognitionHook
+    template_fields: Sequence[str] = aws_template_fields("project_arn", "version_name")
+
+    def __init__(
+        self,
+        *,
+        project_arn: str,
+        version_name: str,
+        min_f1: float,
+        min_label_f1: float | None = None,
+        soft_fail: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.project_arn = project_arn
+        self.version_name = version_name
+        self.min_f1 = min_f1
+        self.min_label_f1 = min_label_f1
+        self.soft_fail = soft_fail
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        version = self.hook.describe_version(self.project_arn, self.version_name)
+        if not version or "EvaluationResult" not in version:
+            raise AirflowException(f"Version {self.version_name} has no evaluation result")
+        location = version["EvaluationResult"]["Summary"]["S3Object"]
+        s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name).get_conn()
+        summary = json.loads(s3.get_object(Bucket=location["Bucket"], Key=location["Name"])["Body"].read())
+
+        labels = {r["Label"]: r["Metrics"]["F1Score"] for r in summary.get("LabelEvaluationResults", [])}
+        scores = {"f1": version["EvaluationResult"]["F1Score"], "labels": labels}
+        failures = []
+        if scores["f1"] < self.min_f1:
+            failures.append(f"F1 {scores['f1']:.3f} < {self.min_f1}")
+        if self.min_label_f1 is not None:
+            failures += [f"{n} F1 {v:.3f} < {self.min_label_f1}" for n, v in labels.items() if v < self.min_label_f1]
+        if failures:
+            message = f"Version {self.version_name} below the gate: " + "; ".join(failures)
+            if self.soft_fail:
+                raise AirflowSkipException(message)
+            raise AirflowException(message)
+        self.log.info("Version %s passes the gate: %s", self.version_name, scores)
+        return scores

@@ -1,0 +1,104 @@
+"""Training, gate and blue/green operators against a localcloud that trains for real on a tiny budget."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from airflow.providers.common.compat.sdk import AirflowException, AirflowSkipException, TaskDeferred
+from aws_ml.operators.rekognition import (
+    RekognitionCreateDatasetOperator,
+    RekognitionCreateProjectOperator,
+    RekognitionEvaluationGateOperator,
+    RekognitionStartProjectVersionOperator,
+    RekognitionTrainProjectVersionOperator,
+)
+from aws_ml.triggers.rekognition import RekognitionTrainingCompleteTrigger
+
+from tests.conftest import point_aws_default
+from tests.localcloud.test_rekognition_models import _dataset
+from tests.localcloud_process import LocalCloudProcess
+
+pytest.importorskip("torch")
+
+BUDGET = {
+    "LOCALCLOUD_TRAIN_IMAGE_SIZE": "128",
+    "LOCALCLOUD_TRAIN_EPOCHS": "2",
+    "LOCALCLOUD_TRAIN_MAX_SECONDS": "20",
+    "LOCALCLOUD_TRAIN_BATCH_SIZE": "4",
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    saved = {k: os.environ.get(k) for k in BUDGET}
+    os.environ.update(BUDGET)
+    cloud = LocalCloudProcess(tmp_path_factory.mktemp("ops-trainer") / "data").start()
+    yield cloud
+    cloud.stop()
+    for key, value in saved.items():
+        os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+
+
+@pytest.fixture
+def project(server, monkeypatch):
+    point_aws_default(server, monkeypatch)
+    s3 = server.client("s3")
+    bucket = f"ops-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    arn = RekognitionCreateProjectOperator(task_id="p", project_name=f"ops-{uuid.uuid4().hex[:6]}").execute({})
+    for kind, count, seed in (("TRAIN", 8, 3), ("TEST", 4, 4)):
+        key = _dataset(s3, bucket, kind.lower(), count, seed)
+        RekognitionCreateDatasetOperator(
+            task_id="d", project_arn=arn, dataset_type=kind, manifest_bucket=bucket, manifest_key=key, waiter_delay=1
+        ).execute({})
+    return arn, bucket
+
+
+def _train(arn: str, bucket: str, version: str, **kwargs) -> str:
+    return RekognitionTrainProjectVersionOperator(
+        task_id="t",
+        project_arn=arn,
+        version_name=version,
+        output_bucket=bucket,
+        output_prefix="eval",
+        waiter_delay=1,
+        **kwargs,
+    ).execute({})
+
+
+def test_train_gate_and_blue_green(server, project):
+    arn, bucket = project
+    first = _train(arn, bucket, "v1")
+    assert _train(arn, bucket, "v1") == first  # a rerun reuses the trained version
+
+    gate = dict(task_id="g", project_arn=arn, version_name="v1")
+    scores = RekognitionEvaluationGateOperator(min_f1=0.0, **gate).execute({})
+    assert 0.0 <= scores["f1"] <= 1.0 and set(scores["labels"]) <= {"Red", "Blue"}
+    with pytest.raises(AirflowException, match="below the gate"):
+        RekognitionEvaluationGateOperator(min_f1=scores["f1"] + 1e-6, **gate).execute({})
+    with pytest.raises(AirflowSkipException):
+        RekognitionEvaluationGateOperator(min_f1=scores["f1"] + 1e-6, soft_fail=True, **gate).execute({})
+
+    start = dict(task_id="s", project_arn=arn, waiter_delay=1)
+    assert RekognitionStartProjectVersionOperator(version_name="v1", **start).execute({}) == first
+    second = _train(arn, bucket, "v2")
+    assert RekognitionStartProjectVersionOperator(version_name="v2", **start).execute({}) == second
+    rek = server.client("rekognition")
+    statuses = {
+        d["ProjectVersionArn"]: d["Status"]
+        for d in rek.describe_project_versions(ProjectArn=arn)["ProjectVersionDescriptions"]
+    }
+    assert statuses == {first: "STOPPED", second: "RUNNING"}  # exactly one version serves
+
+
+def test_deferrable_training_hands_off_to_its_trigger(server, project):
+    arn, bucket = project
+    with pytest.raises(TaskDeferred) as deferred:
+        _train(arn, bucket, "deferred", deferrable=True)
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, RekognitionTrainingCompleteTrigger)
+    path, kwargs = trigger.serialize()
+    assert path == "aws_ml.triggers.rekognition.RekognitionTrainingCompleteTrigger"
+    assert kwargs["project_arn"] == arn and kwargs["version_name"] == "deferred"
