@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sqlite3
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -394,6 +395,8 @@ class RekognitionBackend:
         if unknown:
             raise AwsError("InvalidParameterException", f"TEST labels missing from TRAIN: {sorted(unknown)}")
         version, now = params["VersionName"], time.time()
+        if self._store.query("SELECT 1 FROM versions WHERE project_arn = ? AND name = ?", (project["arn"], version)):
+            raise AwsError("ResourceInUseException", f"The version {version} already exists.")
         arn = f"{project['arn'].rsplit('/', 1)[0]}/version/{version}/{int(now * 1000)}"
         job_dir = self._jobs_dir / f"{project['name']}-{version}-{int(now * 1000)}"
         image_file = self._s3.object_file
@@ -403,16 +406,15 @@ class RekognitionBackend:
             training.samples(test_lines, image_file, names),
             labels,
         )
-        with self._store.transaction() as db:
-            if db.execute(
-                "SELECT 1 FROM versions WHERE project_arn = ? AND name = ?", (project["arn"], version)
-            ).fetchone():
-                raise AwsError("ResourceInUseException", f"The version {version} already exists.")
-            db.execute(
-                "INSERT INTO versions (arn, project_arn, name, status, created, output, job_dir) "
-                "VALUES (?, ?, ?, 'TRAINING_IN_PROGRESS', ?, ?, ?)",
-                (arn, project["arn"], version, now, json.dumps(params["OutputConfig"]), str(job_dir)),
-            )
+        try:
+            with self._store.transaction() as db:
+                db.execute(
+                    "INSERT INTO versions (arn, project_arn, name, status, created, output, job_dir) "
+                    "VALUES (?, ?, ?, 'TRAINING_IN_PROGRESS', ?, ?, ?)",
+                    (arn, project["arn"], version, now, json.dumps(params["OutputConfig"]), str(job_dir)),
+                )
+        except sqlite3.IntegrityError as exc:  # UNIQUE (project_arn, name): an identical request won the race
+            raise AwsError("ResourceInUseException", f"The version {version} already exists.") from exc
         self._jobs.submit(self._train, arn, job_dir, ctx.region)
         return {"ProjectVersionArn": arn}
 
