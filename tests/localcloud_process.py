@@ -30,10 +30,18 @@ class LocalCloudProcess:
     access_key = "localcloud"
     secret_key = "localcloud-secret"
 
-    def __init__(self, data_dir: Path, port: int | None = None, *, keep_credentials_env: bool = False) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        keep_credentials_env: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.keep_credentials_env = keep_credentials_env
+        self.extra_env = env or {}  # the server's own settings (e.g. a training budget), kept across restarts
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -41,7 +49,7 @@ class LocalCloudProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> LocalCloudProcess:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "PYTHONPATH": str(REPO), **self.extra_env}
         if not self.keep_credentials_env:
             env.pop("LOCALCLOUD_ACCESS_KEY_ID", None)
             env.pop("LOCALCLOUD_SECRET_ACCESS_KEY", None)

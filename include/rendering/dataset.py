@@ -183,7 +183,6 @@ def _render_item(item: Item) -> tuple[Item, RenderedImage | None, str | None, di
 
 @dataclass
 class ShardResult:
-    shard: Shard
     images: list[RenderedImage]
     skipped: dict[str, int]  # RenderSkip category -> count
     seconds: float
@@ -234,7 +233,7 @@ def render_items(
         if done % 25 == 0 or done == len(work):
             _progress(done, len(work), started, label)
     images.sort(key=lambda im: im.file_name)
-    return ShardResult(Shard(-1, 0, len(work)), images, dict(skipped), time.monotonic() - started, dict(stages))
+    return ShardResult(images, dict(skipped), time.monotonic() - started, dict(stages))
 
 
 def _run(size: int, init_args: tuple, work: list[Item]) -> Iterator[tuple]:

@@ -61,27 +61,20 @@ def _dataset(s3, bucket: str, name: str, count: int, seed: int) -> str:
     return f"{name}.jsonl"
 
 
+# A detector that trains for seconds, not minutes.
+TRAINING_BUDGET = {
+    "LOCALCLOUD_TRAIN_IMAGE_SIZE": "128",
+    "LOCALCLOUD_TRAIN_EPOCHS": "3",
+    "LOCALCLOUD_TRAIN_MAX_SECONDS": "30",
+    "LOCALCLOUD_TRAIN_BATCH_SIZE": "4",
+}
+
+
 @pytest.fixture(scope="module")
 def trainer(tmp_path_factory):
-    """A localcloud whose detector trains for seconds, not minutes."""
-    budget = {
-        "LOCALCLOUD_TRAIN_IMAGE_SIZE": "128",
-        "LOCALCLOUD_TRAIN_EPOCHS": "3",
-        "LOCALCLOUD_TRAIN_MAX_SECONDS": "30",
-        "LOCALCLOUD_TRAIN_BATCH_SIZE": "4",
-    }
-    saved = {k: os.environ.get(k) for k in budget}
-    os.environ.update(budget)
-    server = LocalCloudProcess(tmp_path_factory.mktemp("trainer") / "data").start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    server = LocalCloudProcess(tmp_path_factory.mktemp("trainer") / "data", env=TRAINING_BUDGET).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")

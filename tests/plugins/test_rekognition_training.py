@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
@@ -17,28 +16,17 @@ from aws_ml.operators.rekognition import (
 from aws_ml.triggers.rekognition import RekognitionTrainingCompleteTrigger
 
 from tests.conftest import point_aws_default
-from tests.localcloud.test_rekognition_models import _dataset
+from tests.localcloud.test_rekognition_models import TRAINING_BUDGET, _dataset
 from tests.localcloud_process import LocalCloudProcess
 
 pytest.importorskip("torch")
 
-BUDGET = {
-    "LOCALCLOUD_TRAIN_IMAGE_SIZE": "128",
-    "LOCALCLOUD_TRAIN_EPOCHS": "2",
-    "LOCALCLOUD_TRAIN_MAX_SECONDS": "20",
-    "LOCALCLOUD_TRAIN_BATCH_SIZE": "4",
-}
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    saved = {k: os.environ.get(k) for k in BUDGET}
-    os.environ.update(BUDGET)
-    cloud = LocalCloudProcess(tmp_path_factory.mktemp("ops-trainer") / "data").start()
+    cloud = LocalCloudProcess(tmp_path_factory.mktemp("ops-trainer") / "data", env=TRAINING_BUDGET).start()
     yield cloud
     cloud.stop()
-    for key, value in saved.items():
-        os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 
 
 @pytest.fixture
