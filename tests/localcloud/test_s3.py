@@ -364,3 +364,37 @@ def test_presigned_get_url(s3):
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(tampered)
     assert exc.value.code == 403
+
+
+def _conditional_put(client, name: str, body: bytes, etag: str, barrier, outcomes: list[str]) -> None:
+    barrier.wait()
+    try:
+        client.put_object(Bucket=name, Key="k", Body=body, IfMatch=etag)
+        outcomes.append("ok")
+    except ClientError as err:
+        outcomes.append(err.response["Error"]["Code"])
+
+
+def test_concurrent_conditional_puts_have_one_winner(localcloud, s3):
+    import threading
+
+    name = f"cond-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name)
+    etag = s3.put_object(Bucket=name, Key="k", Body=b"v0")["ETag"]
+    clients = [localcloud.client("s3") for _ in range(6)]
+    for round_ in range(5):
+        barrier = threading.Barrier(len(clients))
+        outcomes: list[str] = []
+        threads = [
+            threading.Thread(
+                target=_conditional_put, args=(c, name, f"r{round_}w{i}".encode(), etag, barrier, outcomes)
+            )
+            for i, c in enumerate(clients)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        # The check and the write are one transaction: exactly one writer holding the ETag wins each round.
+        assert sorted(outcomes) == ["PreconditionFailed"] * 5 + ["ok"]
+        etag = s3.head_object(Bucket=name, Key="k")["ETag"]

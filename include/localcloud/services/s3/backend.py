@@ -160,12 +160,22 @@ class S3Backend:
             raise
         return tmp
 
-    def _commit_object(self, bucket: str, key: str, tmp: Path, record: dict[str, Any]) -> None:
+    def _commit_object(
+        self, bucket: str, key: str, tmp: Path, record: dict[str, Any], conditions: dict[str, Any] | None = None
+    ) -> None:
         path = self._path(bucket, key)
         with self._store.transaction() as db:
             if not db.execute("SELECT 1 FROM buckets WHERE name = ?", (bucket,)).fetchone():
                 tmp.unlink(missing_ok=True)
                 raise _no_such_bucket(bucket)
+            if conditions:
+                # Checked inside the write's transaction: two writers with the same IfMatch ETag must not both win.
+                row = db.execute("SELECT * FROM objects WHERE bucket = ? AND key = ?", (bucket, key)).fetchone()
+                try:
+                    self._check_preconditions(row, {**conditions, "Key": key}, write=True)
+                except AwsError:
+                    tmp.unlink(missing_ok=True)
+                    raise
             try:
                 storage.check_placeable(self.root / bucket, path, key)
             except AwsError:
@@ -293,14 +303,12 @@ class S3Backend:
         tmp = self._spool(params.get("Body"), digests)
         try:
             checksums = digests.verify(params)
-            if params.get("IfMatch") is not None or params.get("IfNoneMatch") is not None:
-                rows = self._store.query("SELECT * FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
-                self._check_preconditions(rows[0] if rows else None, params, write=True)
         except AwsError:
             tmp.unlink(missing_ok=True)
             raise
         etag = _quote_etag(digests.md5.hexdigest())
-        self._commit_object(bucket, key, tmp, self._record(params, digests.size, etag, checksums))
+        conditions = {k: params[k] for k in ("IfMatch", "IfNoneMatch") if params.get(k) is not None}
+        self._commit_object(bucket, key, tmp, self._record(params, digests.size, etag, checksums), conditions)
         return {"ETag": etag, **checksums}
 
     @staticmethod
