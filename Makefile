@@ -1,5 +1,5 @@
 # Entry points for the whole project. Every target bootstraps what it needs first:
-#   apt packages from packages.txt (installed when root, otherwise the exact sudo line is printed),
+#   apt packages from packages.txt and packages-dev.txt (installed when root, otherwise the exact sudo line is printed),
 #   then .venv (Python 3.11) with requirements-dev.txt pinned by constraints.txt.
 # Run `make help` for the list.
 
@@ -33,7 +33,7 @@ export LOCALCLOUD_SECRET_ACCESS_KEY ?= localcloud-secret
 # (e.g. AIRFLOW_CONN_AWS_DEFAULT='aws://?region_name=eu-west-1') or set it empty and use an IAM role.
 export AIRFLOW_CONN_AWS_DEFAULT ?= {"conn_type":"aws","login":"$(LOCALCLOUD_ACCESS_KEY_ID)","password":"$(LOCALCLOUD_SECRET_ACCESS_KEY)","extra":{"endpoint_url":"http://127.0.0.1:$(LOCALCLOUD_PORT)","region_name":"us-east-1"}}
 
-APT_PACKAGES := $(shell sed -e 's/\#.*//' packages.txt 2>/dev/null | xargs)
+APT_PACKAGES := $(shell sed -e 's/\#.*//' packages.txt packages-dev.txt 2>/dev/null | xargs)
 PYTEST_ARGS ?=
 
 .PHONY: help bootstrap apt-packages pip-check test lint fmt demo up down bench clean migrate constraints
@@ -95,6 +95,9 @@ migrate: bootstrap
 	@airflow db migrate >$(AIRFLOW_HOME)/db-migrate.log 2>&1 || { cat $(AIRFLOW_HOME)/db-migrate.log; exit 1; }
 	@# Render tasks take every core of a worker; the pool lets one run at a time per GPU worker (kept if resized).
 	@airflow pools get gpu_render >/dev/null 2>&1 || airflow pools set gpu_render 1 "render_shard slots: one per GPU worker" >/dev/null
+	@# Custom Labels trainings wait deferred for hours; the pool counts deferred tasks so it caps real trainings.
+	@airflow pools get rekognition_training >/dev/null 2>&1 || airflow pools set rekognition_training 2 \
+		"Custom Labels trainings at once (deferred included)" --include-deferred >/dev/null
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Everyday targets
