@@ -112,10 +112,26 @@ def render_engine() -> str:
     return ";".join([*versions, f"logic={RENDER_LOGIC_REVISION}"])
 
 
+def backgrounds_digest(render: dict[str, Any]) -> str | None:
+    """SHA-256 over the background images a render can draw, so editing a texture makes a new version."""
+    from include.rendering.randomizers import background_files, resolve_background_dir
+
+    if "image" not in (render.get("backgrounds") or ()) or not render.get("background_dir"):
+        return None
+    root = resolve_background_dir(render["background_dir"])
+    digest = hashlib.sha256()
+    for name in background_files(root):
+        digest.update(name.encode())
+        digest.update((root / name).read_bytes())
+    return digest.hexdigest()
+
+
 def dataset_version(spec: DatasetSpec) -> str:
-    canonical = json.dumps(
-        {"spec": spec.to_dict(), "catalog": catalog_digest(spec.catalog), "engine": render_engine()}, sort_keys=True
-    )
+    inputs = {"spec": spec.to_dict(), "catalog": catalog_digest(spec.catalog), "engine": render_engine()}
+    backgrounds = backgrounds_digest(spec.render)
+    if backgrounds is not None:  # only then, so versions of renders without image backgrounds stay as they were
+        inputs["backgrounds"] = backgrounds
+    canonical = json.dumps(inputs, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

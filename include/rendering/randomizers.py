@@ -382,11 +382,20 @@ class BackgroundDraw(_Draw):
     flip: bool = False
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def resolve_background_dir(background_dir: str | Path) -> Path:
+    """A relative ``background_dir`` is relative to the project root (like catalogs), not to the worker's cwd."""
+    path = Path(background_dir)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
 def background_files(background_dir: str | Path | None) -> tuple[str, ...]:
     """Image file names under ``background_dir``, sorted so that a seed always picks the same file."""
     if not background_dir:
         return ()
-    root = Path(background_dir)
+    root = resolve_background_dir(background_dir)
     if not root.is_dir():
         raise ValueError(f"background_dir {str(root)!r} is not a directory")
     files = tuple(sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))

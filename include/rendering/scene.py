@@ -18,7 +18,6 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,6 +40,7 @@ from include.rendering.randomizers import (
     draw_scene,
     look_at,
     part_geometry,
+    resolve_background_dir,
     stream,
     view_area_ratio,
     world_hull,
@@ -483,7 +483,7 @@ class Renderer:
         if image is None:
             if len(self._backgrounds) >= _BACKGROUND_CACHE_SIZE:
                 self._backgrounds.pop(next(iter(self._backgrounds)))
-            with Image.open(Path(self.config.background_dir) / name) as source:
+            with Image.open(resolve_background_dir(self.config.background_dir) / name) as source:
                 image = self._backgrounds[name] = source.convert("RGB")
         return image
 
