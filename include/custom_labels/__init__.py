@@ -1,0 +1,1 @@
+"""Rekognition Custom Labels helpers for the DAGs: label imports, the trained-versions ledger, and charts."""
