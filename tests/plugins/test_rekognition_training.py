@@ -9,6 +9,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowSkipExc
 from aws_ml.operators.rekognition import (
     RekognitionCreateDatasetOperator,
     RekognitionCreateProjectOperator,
+    RekognitionDetectCustomLabelsOperator,
     RekognitionEvaluationGateOperator,
     RekognitionStartProjectVersionOperator,
     RekognitionTrainProjectVersionOperator,
@@ -71,6 +72,8 @@ def test_train_gate_and_blue_green(server, project):
 
     start = dict(task_id="s", project_arn=arn, waiter_delay=1)
     assert RekognitionStartProjectVersionOperator(version_name="v1", **start).execute({}) == first
+    # A rerun of training once the version serves returns at once (deferring would wait for a status long gone).
+    assert _train(arn, bucket, "v1", deferrable=True) == first
     second = _train(arn, bucket, "v2")
     assert RekognitionStartProjectVersionOperator(version_name="v2", **start).execute({}) == second
     rek = server.client("rekognition")
@@ -79,6 +82,30 @@ def test_train_gate_and_blue_green(server, project):
         for d in rek.describe_project_versions(ProjectArn=arn)["ProjectVersionDescriptions"]
     }
     assert statuses == {first: "STOPPED", second: "RUNNING"}  # exactly one version serves
+
+    # Text thresholds (params rendered without native objects) behave like numbers.
+    assert RekognitionEvaluationGateOperator(min_f1="0", min_label_f1="0.0", **gate).execute({})["f1"] == scores["f1"]
+    with pytest.raises(AirflowSkipException):
+        RekognitionEvaluationGateOperator(min_f1="2", soft_fail="True", **gate).execute({})
+
+    # Smoke check: the serving version answers; the stopped one fails with Rekognition's own error.
+    images = [f"s3://{bucket}/test/{i}.png" for i in range(4)]
+    expected = {uri: ["Red" if i % 2 == 0 else "Blue"] for i, uri in enumerate(images)}
+    smoke = dict(task_id="smoke", images=images, expected_labels=expected, min_confidence=0.0)
+    result = RekognitionDetectCustomLabelsOperator(project_version_arn=second, **smoke).execute({})
+    assert result["images"] == 4 and [r["image"] for r in result["detections"]] == images
+    assert 0.0 <= result["hit_rate"] <= 1.0
+    for label in (x for r in result["detections"] for x in r["labels"]):
+        assert label["name"] in {"Red", "Blue"}
+        assert all(0.0 <= label["box"][k] <= 1.0 for k in ("Left", "Top", "Width", "Height"))
+    with pytest.raises(AirflowException, match="hit rate"):
+        RekognitionDetectCustomLabelsOperator(project_version_arn=second, min_hit_rate=1.01, **smoke).execute({})
+    with pytest.raises(AirflowException, match="ResourceNotReadyException"):
+        RekognitionDetectCustomLabelsOperator(project_version_arn=first, **smoke).execute({})
+    with pytest.raises(ValueError, match="not an s3://"):
+        RekognitionDetectCustomLabelsOperator(task_id="bad", project_version_arn=second, images=["test/0.png"]).execute(
+            {}
+        )
 
 
 def test_deferrable_training_hands_off_to_its_trigger(server, project):

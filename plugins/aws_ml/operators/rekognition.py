@@ -217,6 +217,9 @@ class RekognitionTrainProjectVersionOperator(_ProjectVersionOperator):
             self.log.info("Version %s exists (%s); not training it again", arn, version["Status"])
             if version["Status"] == "TRAINING_FAILED":
                 raise AirflowException(f"{arn} failed training: {version.get('StatusMessage')}")
+            if version["Status"] != "TRAINING_IN_PROGRESS":
+                # Trained already, and maybe started or stopped since: the training waiter would never match.
+                return arn
         if self.wait_for_completion:
             self._wait("project_version_training_completed", RekognitionTrainingCompleteTrigger)
         return arn
@@ -227,6 +230,8 @@ class RekognitionStartProjectVersionOperator(_ProjectVersionOperator):
 
     Returns the started version's ARN.
     """
+
+    template_fields: Sequence[str] = aws_template_fields("project_arn", "version_name", "min_inference_units")
 
     def __init__(self, *, min_inference_units: int = 1, stop_others: bool = True, **kwargs: Any) -> None:
         kwargs.setdefault("waiter_delay", 10)
@@ -240,7 +245,7 @@ class RekognitionStartProjectVersionOperator(_ProjectVersionOperator):
             raise AirflowException(f"No version {self.version_name} in {self.project_arn}")
         if version["Status"] not in ("RUNNING", "STARTING"):
             self.hook.conn.start_project_version(
-                ProjectVersionArn=version["ProjectVersionArn"], MinInferenceUnits=self.min_inference_units
+                ProjectVersionArn=version["ProjectVersionArn"], MinInferenceUnits=int(self.min_inference_units)
             )
         self._wait("project_version_running", RekognitionProjectVersionRunningTrigger)
         return self._stop_others(version["ProjectVersionArn"])
@@ -267,7 +272,9 @@ class RekognitionEvaluationGateOperator(AwsBaseOperator[RekognitionHook]):
     """
 
     aws_hook_class = RekognitionHook
-    template_fields: Sequence[str] = aws_template_fields("project_arn", "version_name")
+    template_fields: Sequence[str] = aws_template_fields(
+        "project_arn", "version_name", "min_f1", "min_label_f1", "soft_fail"
+    )
 
     def __init__(
         self,
@@ -294,17 +301,110 @@ class RekognitionEvaluationGateOperator(AwsBaseOperator[RekognitionHook]):
         s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name).get_conn()
         summary = json.loads(s3.get_object(Bucket=location["Bucket"], Key=location["Name"])["Body"].read())
 
+        # Thresholds may arrive rendered from params, as text when the DAG does not render native objects.
+        min_f1 = float(self.min_f1)
+        min_label_f1 = None if self.min_label_f1 in (None, "", "None") else float(self.min_label_f1)
+        soft_fail = self.soft_fail is True or str(self.soft_fail).lower() in ("true", "1")
         labels = {r["Label"]: r["Metrics"]["F1Score"] for r in summary.get("LabelEvaluationResults", [])}
         scores = {"f1": version["EvaluationResult"]["F1Score"], "labels": labels}
         failures = []
-        if scores["f1"] < self.min_f1:
-            failures.append(f"F1 {scores['f1']:.3f} < {self.min_f1}")
-        if self.min_label_f1 is not None:
-            failures += [f"{n} F1 {v:.3f} < {self.min_label_f1}" for n, v in labels.items() if v < self.min_label_f1]
+        if scores["f1"] < min_f1:
+            failures.append(f"F1 {scores['f1']:.3f} < {min_f1}")
+        if min_label_f1 is not None:
+            failures += [f"{n} F1 {v:.3f} < {min_label_f1}" for n, v in labels.items() if v < min_label_f1]
         if failures:
             message = f"Version {self.version_name} below the gate: " + "; ".join(failures)
-            if self.soft_fail:
+            if soft_fail:
                 raise AirflowSkipException(message)
             raise AirflowException(message)
         self.log.info("Version %s passes the gate: %s", self.version_name, scores)
         return scores
+
+
+class RekognitionDetectCustomLabelsOperator(AwsBaseOperator[RekognitionHook]):
+    """Smoke-check a serving version: DetectCustomLabels on sample images in S3.
+
+    ``images`` are ``s3://bucket/key`` URIs. With ``expected_labels`` (URI -> label names, e.g. from a test
+    manifest) each image counts as a hit when its most confident label is one of its expected labels, and the
+    task fails below ``min_hit_rate``. A version that is not RUNNING fails with Rekognition's own error. Returns
+    the detections per image and the hit rate.
+    """
+
+    aws_hook_class = RekognitionHook
+    template_fields: Sequence[str] = aws_template_fields(
+        "project_version_arn", "images", "expected_labels", "min_confidence", "min_hit_rate"
+    )
+
+    def __init__(
+        self,
+        *,
+        project_version_arn: str,
+        images: Sequence[str],
+        min_confidence: float = 50.0,
+        max_results: int | None = None,
+        expected_labels: dict[str, Sequence[str]] | None = None,
+        min_hit_rate: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.project_version_arn = project_version_arn
+        self.images = images
+        self.min_confidence = min_confidence
+        self.max_results = max_results
+        self.expected_labels = expected_labels
+        self.min_hit_rate = min_hit_rate
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        if not self.images:
+            raise AirflowException("No sample images to smoke-check")
+        results = []
+        for uri in self.images:
+            bucket, _, key = uri.removeprefix("s3://").partition("/")
+            if not uri.startswith("s3://") or not bucket or not key:
+                raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
+            request: dict[str, Any] = {
+                "ProjectVersionArn": self.project_version_arn,
+                "Image": {"S3Object": {"Bucket": bucket, "Name": key}},
+                "MinConfidence": float(self.min_confidence),
+            }
+            if self.max_results:
+                request["MaxResults"] = int(self.max_results)
+            try:
+                labels = self.hook.conn.detect_custom_labels(**request)["CustomLabels"]
+            except ClientError as err:
+                error = err.response["Error"]
+                raise AirflowException(f"DetectCustomLabels on {uri}: {error['Code']}: {error.get('Message')}") from err
+            results.append(
+                {
+                    "image": uri,
+                    "labels": [
+                        {
+                            "name": label["Name"],
+                            "confidence": round(label["Confidence"], 3),
+                            "box": label.get("Geometry", {}).get("BoundingBox"),
+                        }
+                        for label in labels
+                    ],
+                }
+            )
+        summary: dict[str, Any] = {"images": len(results), "detections": results}
+        if self.expected_labels is not None:
+            hits = sum(
+                1
+                for r in results
+                if r["labels"]
+                and max(r["labels"], key=lambda x: x["confidence"])["name"]
+                in set(self.expected_labels.get(r["image"], ()))
+            )
+            summary["hit_rate"] = round(hits / len(results), 4)
+            self.log.info("Top label matches the expected labels on %d of %d images", hits, len(results))
+            if summary["hit_rate"] < float(self.min_hit_rate):
+                raise AirflowException(
+                    f"Smoke check: hit rate {summary['hit_rate']:.3f} < {self.min_hit_rate} on {len(results)} images"
+                )
+        for r in results:  # the five most confident: a low MinConfidence can return hundreds
+            top = sorted(r["labels"], key=lambda x: -x["confidence"])[:5]
+            self.log.info(
+                "%s: %d label(s), top %s", r["image"], len(r["labels"]), [(x["name"], x["confidence"]) for x in top]
+            )
+        return summary
