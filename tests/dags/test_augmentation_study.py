@@ -1,0 +1,76 @@
+"""e2e: augmentation_study with dag.test() on two variants, against a localcloud that really trains (tiny budget)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+
+import pytest
+
+from tests.conftest import point_aws_default
+from tests.dags.test_train_custom_labels import _states
+from tests.localcloud.test_rekognition_models import TRAINING_BUDGET
+from tests.localcloud_process import LocalCloudProcess
+
+pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory):
+    server = LocalCloudProcess(tmp_path_factory.mktemp("study") / "data", env=TRAINING_BUDGET).start()
+    yield server
+    server.stop()
+
+
+def _running(cloud, study: str) -> dict[str, list[str]]:
+    rek = cloud.client("rekognition")
+    out = {}
+    for project in rek.describe_projects()["ProjectDescriptions"]:
+        name = project["ProjectArn"].split(":project/")[1].split("/")[0]
+        if name.startswith(f"{study}-"):
+            versions = rek.describe_project_versions(ProjectArn=project["ProjectArn"])["ProjectVersionDescriptions"]
+            out[name] = sorted(v["Status"] for v in versions)
+    return out
+
+
+def test_study_ranks_variants_and_promotes_the_best(cloud, dagbag, monkeypatch):
+    point_aws_default(cloud, monkeypatch)
+    dag = dagbag.dags["augmentation_study"]
+    bucket, study = f"study-{uuid.uuid4().hex[:8]}", f"s{uuid.uuid4().hex[:6]}"
+    conf = {
+        "bucket": bucket,
+        "study_name": study,
+        "matrix": {"materials": [True, False]},
+        "images_per_class": 2,
+        "resolution": 128,
+        "test_images_per_class": 2,
+        "processes": 1,
+        "shard_size": 10,
+    }
+    run = dag.test(run_conf=conf)
+    states = _states(dag.dag_id, run.run_id)
+    assert run.state == "success", states
+
+    s3 = cloud.client("s3")
+    root = f"custom-labels/studies/{study}"
+    rows = list(
+        csv.DictReader(io.StringIO(s3.get_object(Bucket=bucket, Key=f"{root}/ranking.csv")["Body"].read().decode()))
+    )
+    assert {r["variant"] for r in rows} == {"all-on", "no-materials"}
+    f1s = [float(r["f1"]) for r in rows]
+    assert f1s == sorted(f1s, reverse=True)
+    assert s3.get_object(Bucket=bucket, Key=f"{root}/ranking.png")["Body"].read()[:4] == b"\x89PNG"
+    results = json.loads(s3.get_object(Bucket=bucket, Key=f"{root}/results.json")["Body"].read())
+    # Same test set for every variant; different training sets.
+    assert len({r["dataset"] for r in results}) == 2
+    best = f"{study}-{results[0]['variant']}"
+    other = f"{study}-{results[1]['variant']}"
+    assert _running(cloud, study) == {best: ["RUNNING"], other: ["TRAINING_COMPLETED"]}
+
+    # A rerun renders and trains nothing new, and still leaves exactly the best version serving.
+    again = dag.test(run_conf=conf)
+    assert again.state == "success", _states(dag.dag_id, again.run_id)
+    assert _running(cloud, study) == {best: ["RUNNING"], other: ["TRAINING_COMPLETED"]}
