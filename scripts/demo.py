@@ -52,6 +52,12 @@ class DemoDag:
     conf: dict = field(default_factory=dict)
     dynamodb: tuple[tuple[str, str], ...] = ()
     dataset: tuple[str, str, str] | None = None
+    ledger: tuple[str, str] | None = None  # conf keys of (bucket, project_name): show the trained versions
+
+
+# The demo's Custom Labels training budget, unless the environment sets one (LOCALCLOUD_TRAIN_*). A localcloud that
+# already runs (make up) keeps the budget it was started with.
+DEMO_TRAINING = {"LOCALCLOUD_TRAIN_MAX_SECONDS": env("DEMO_TRAIN_SECONDS", "180")}
 
 
 # Later workloads append their flagship DAGs here; sizes/names come from DEMO_* env vars.
@@ -70,13 +76,28 @@ DEMO_DAGS: list[DemoDag] = [
             "bucket": env("DEMO_DATASET_BUCKET", "industrial-ml-datasets"),
             "prefix": "datasets",
             "dataset_name": "gearbox",
-            "images_per_class": int(env("DEMO_IMAGES_PER_CLASS", "6")),
+            "images_per_class": int(env("DEMO_IMAGES_PER_CLASS", "20")),
             "resolution": int(env("DEMO_RESOLUTION", "256")),
             "shard_size": int(env("DEMO_SHARD_SIZE", "10")),
             "processes": int(env("DEMO_PROCESSES", "0")),
             "seed": int(env("DEMO_SEED", "0")),
         },
         dataset=("bucket", "prefix", "dataset_name"),
+    ),
+    # Trains on the dataset just rendered (the Asset event), tests on a domain-shifted render, deploys if F1 passes.
+    DemoDag(
+        dag_id="train_custom_labels",
+        conf={
+            "bucket": env("DEMO_DATASET_BUCKET", "industrial-ml-datasets"),
+            "dataset_bucket": env("DEMO_DATASET_BUCKET", "industrial-ml-datasets"),
+            "project_name": env("DEMO_PROJECT", "gearbox-parts-demo"),
+            "test_images_per_class": int(env("DEMO_TEST_IMAGES_PER_CLASS", "4")),
+            "shard_size": int(env("DEMO_SHARD_SIZE", "10")),
+            "processes": int(env("DEMO_PROCESSES", "0")),
+            "min_f1": float(env("DEMO_MIN_F1", "0.0")),
+            "smoke_min_confidence": 1.0,
+        },
+        ledger=("bucket", "project_name"),
     ),
 ]
 
@@ -174,9 +195,36 @@ def dataset_lines(result: Result, settings: Settings, s3) -> list[str]:
     ]
 
 
+def ledger_lines(result: Result, settings: Settings, s3) -> list[str]:
+    """The Custom Labels versions in the project's ledger: F1 overall and per label, and where the plots are."""
+    bucket_key, project_key = result.dag.ledger
+    bucket, project = result.dag.conf[bucket_key], result.dag.conf[project_key]
+    key = f"custom-labels/{project}/ledger.json"
+    try:
+        book = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return [f"no ledger at s3://{bucket}/{key}"]
+    lines = [f"ledger     s3://{bucket}/{key}  -> {_rel(settings.localcloud_data_dir / 's3' / bucket / key)}"]
+    for version in book.get("versions", []):
+        f1 = version.get("f1")
+        shown = "no F1" if f1 is None else f"F1 {f1:.3f}"
+        state = "deployed" if version.get("deployed") else version.get("status", "?")
+        lines.append(f"version    {version['version_name']}: {shown} ({state}), test set {version['test']['manifest']}")
+        for label, score in sorted((version.get("label_f1") or {}).items()):
+            lines.append(f"             {label:16} F1 {score:.3f}")
+        if version.get("chart"):
+            chart_bucket, _, chart_key = version["chart"].removeprefix("s3://").partition("/")
+            lines.append(
+                f"plot       {version['chart']}  -> {_rel(settings.localcloud_data_dir / 's3' / chart_bucket / chart_key)}"
+            )
+    return lines
+
+
 def artifact_lines(result: Result, settings: Settings, s3, ddb) -> list[str]:
     if result.dag.dataset:
         return dataset_lines(result, settings, s3)
+    if result.dag.ledger:
+        return ledger_lines(result, settings, s3)
     lines = []
     since = result.started_at - timedelta(seconds=2)  # LastModified has 1 s resolution
     own = result.dag.conf.get("bucket")  # other demo DAGs write to the same localcloud
@@ -234,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         log = settings.run_dir / "localcloud-demo.log"
         print(f"==> starting localcloud on {settings.localcloud_endpoint} (data: {_rel(settings.localcloud_data_dir)})")
+        for name, value in DEMO_TRAINING.items():
+            os.environ.setdefault(name, value)
         started = start_localcloud(settings, log)
         try:
             wait_healthy(settings.localcloud_health_url, started, timeout=60, log_path=log)

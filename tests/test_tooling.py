@@ -92,6 +92,8 @@ def test_demo_runs_and_summarises(tmp_path):
 
     # A small dataset: the demo's sizes are env vars precisely so that this can be quick.
     env.update({"DEMO_IMAGES_PER_CLASS": "2", "DEMO_RESOLUTION": "128", "DEMO_SHARD_SIZE": "5", "DEMO_PROCESSES": "1"})
+    # And a tiny training: the mechanics, not the quality (benchmarks/custom_labels_quality.py measures that).
+    env.update({"DEMO_TEST_IMAGES_PER_CLASS": "2", "DEMO_TRAIN_SECONDS": "20", "LOCALCLOUD_TRAIN_IMAGE_SIZE": "128"})
     demo = _run([PYTHON, "scripts/demo.py"], env, timeout=600)
     out = demo.stdout + demo.stderr
     assert demo.returncode == 0, out
@@ -109,4 +111,10 @@ def test_demo_runs_and_summarises(tmp_path):
     assert figures and int(figures.group(1)) > 0 and figures.group(2) == str(5 * 2), out
     manifest = re.search(r"manifest\s+s3://\S+\s+-> (\S+)", out)
     assert manifest and (REPO / manifest.group(1)).is_file(), out
+    # The trained model: its F1 overall and per label, and the per-label plot on disk.
+    assert re.search(r"^train_custom_labels\s+ok\s+[\d.]+ s", out, re.M), out
+    assert re.search(r"version\s+gearbox-parts-demo-\S+: F1 [01]\.\d{3} \(deployed\)", out), out
+    assert re.search(r"^\s+Gear_Housing\s+F1 [01]\.\d{3}$", out, re.M), out
+    plot = re.search(r"plot\s+s3://\S+label_f1\.png\s+-> (\S+)", out)
+    assert plot and (REPO / plot.group(1)).read_bytes()[:4] == b"\x89PNG", out
     assert http_ok(f"http://127.0.0.1:{env['LOCALCLOUD_PORT']}/_localcloud/health") is None
