@@ -5,13 +5,11 @@ from __future__ import annotations
 from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
 from airflow.sdk import Param, dag, task, task_group
 from aws_ml.operators.rekognition import (
-    RekognitionCreateDatasetOperator,
     RekognitionCreateProjectOperator,
     RekognitionStartProjectVersionOperator,
-    RekognitionTrainProjectVersionOperator,
 )
 
-from include.custom_labels.airflow_config import TRAINING_POOL
+from include.custom_labels.wiring import import_and_train
 from include.rendering.airflow_config import render_executor_config, render_pool, render_queue
 
 AWS_CONN_ID = "aws_default"
@@ -122,30 +120,7 @@ def augmentation_study():
         project = RekognitionCreateProjectOperator(
             task_id="create_project", project_name=rendered["project_name"], aws_conn_id=AWS_CONN_ID
         )
-        datasets = [
-            RekognitionCreateDatasetOperator(
-                task_id=f"create_{kind.lower()}_dataset",
-                project_arn=project.output,
-                dataset_type=kind,
-                manifest_bucket=rendered[f"{kind.lower()}_bucket"],
-                manifest_key=rendered[f"{kind.lower()}_key"],
-                waiter_delay=2,
-                aws_conn_id=AWS_CONN_ID,
-            )
-            for kind in ("TRAIN", "TEST")
-        ]
-        training = RekognitionTrainProjectVersionOperator(
-            task_id="train_version",
-            project_arn=project.output,
-            version_name=rendered["version_name"],
-            output_bucket="{{ params.bucket }}",
-            output_prefix=rendered["evaluation_prefix"],
-            deferrable=True,
-            waiter_delay=10,
-            pool=TRAINING_POOL,
-            aws_conn_id=AWS_CONN_ID,
-        )
-        datasets >> training
+        training = import_and_train(project.output, rendered, AWS_CONN_ID)
 
         @task(trigger_rule="all_done")
         def score(plan: dict, project_arn: str) -> dict:

@@ -5,16 +5,14 @@ from __future__ import annotations
 from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
 from airflow.sdk import Param, dag, task
 from aws_ml.operators.rekognition import (
-    RekognitionCreateDatasetOperator,
     RekognitionCreateProjectOperator,
     RekognitionDetectCustomLabelsOperator,
     RekognitionEvaluationGateOperator,
     RekognitionStartProjectVersionOperator,
-    RekognitionTrainProjectVersionOperator,
 )
 
 from include.assets import SYNTHETIC_DATASET
-from include.custom_labels.airflow_config import TRAINING_POOL
+from include.custom_labels.wiring import import_and_train
 from include.rendering.airflow_config import render_executor_config, render_pool, render_queue
 
 AWS_CONN_ID = "aws_default"
@@ -180,30 +178,7 @@ def train_custom_labels():
     plan = plan_version(train, test)
     create_bucket >> train >> branch
 
-    datasets = [
-        RekognitionCreateDatasetOperator(
-            task_id=f"create_{kind.lower()}_dataset",
-            project_arn=project.output,
-            dataset_type=kind,
-            manifest_bucket=plan[f"{kind.lower()}_bucket"],
-            manifest_key=plan[f"{kind.lower()}_key"],
-            waiter_delay=2,
-            aws_conn_id=AWS_CONN_ID,
-        )
-        for kind in ("TRAIN", "TEST")
-    ]
-    training = RekognitionTrainProjectVersionOperator(
-        task_id="train_version",
-        project_arn=project.output,
-        version_name=plan["version_name"],
-        output_bucket="{{ params.bucket }}",
-        output_prefix=plan["evaluation_prefix"],
-        deferrable=True,
-        waiter_delay=10,
-        pool=TRAINING_POOL,
-        aws_conn_id=AWS_CONN_ID,
-    )
-    datasets >> training
+    training = import_and_train(project.output, plan, AWS_CONN_ID)
 
     @task(trigger_rule="all_done")
     def record(project_arn: str, plan: dict, train: dict, test: dict, params=None, dag_run=None) -> dict:

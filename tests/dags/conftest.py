@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.localcloud_process import REPO
+from tests.localcloud_process import REPO, LocalCloudProcess
 
 DAGS = REPO / "dags"
 
@@ -48,3 +48,13 @@ def dagbag():
     # Example DAGs stay out through AIRFLOW__CORE__LOAD_EXAMPLES=False (tests/conftest.py); Airflow 3.3's
     # DagBag has no include_examples argument any more.
     return DagBag(dag_folder=str(DAGS))
+
+
+@pytest.fixture(scope="module")
+def training_cloud(tmp_path_factory):
+    """A localcloud of the module's own that trains Custom Labels versions on a tiny budget (mechanics, not quality)."""
+    from tests.localcloud.test_rekognition_models import TRAINING_BUDGET
+
+    server = LocalCloudProcess(tmp_path_factory.mktemp("training-cloud") / "data", env=TRAINING_BUDGET).start()
+    yield server
+    server.stop()

@@ -11,18 +11,14 @@ import pytest
 
 from tests.conftest import point_aws_default
 from tests.dags.test_train_custom_labels import _states
-from tests.localcloud.test_rekognition_models import TRAINING_BUDGET
-from tests.localcloud_process import LocalCloudProcess
 
 pytest.importorskip("torch")
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
 
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory):
-    server = LocalCloudProcess(tmp_path_factory.mktemp("study") / "data", env=TRAINING_BUDGET).start()
-    yield server
-    server.stop()
+def cloud(training_cloud):
+    return training_cloud
 
 
 def _running(cloud, study: str) -> dict[str, list[str]]:
