@@ -1,6 +1,18 @@
 """The HTTP front of localcloud: one loopback port for every service, as AWS's endpoints are one per
 service. A request is routed by its SigV4 credential scope to a service's protocol, after its
-signature is verified against the local credentials."""
+signature is verified against the local credentials.
+
+The scope names the *signing* name, which services may share: SageMaker (awsJson, ``X-Amz-Target:
+SageMaker.*``) and the A2I runtime (rest-json, ``/human-loops...``) both sign as ``sagemaker``, since on
+AWS their hosts (``api.sagemaker.*`` and ``a2i-runtime.sagemaker.*``) tell them apart. On our one port the
+request's shape does: a service whose model has a ``targetPrefix`` claims requests with that target, and a
+protocol with a ``claims(request)`` method (rest-json, by its ``requestUri`` templates) claims the rest.
+
+Besides the AWS APIs, a service may serve local web pages (A2I's reviewer page): a protocol's ``web_routes``
+maps path prefixes under ``/_localcloud/`` to handlers. Those routes are unsigned; they are reachable only
+through this loopback-bound server, only under a loopback ``Host`` (no DNS rebinding), and their writes only
+as same-origin JSON (no cross-site form posts).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +37,7 @@ from include.localcloud.services import build
 
 log = logging.getLogger("localcloud")
 HEALTH_PATH = "/_localcloud/health"
+WEB_PREFIX = "/_localcloud/"
 MAX_BUFFERED_BODY = 64 * 1024 * 1024  # JSON/query bodies are read whole to hash them
 
 
@@ -68,6 +81,15 @@ class LocalCloud:
         self.credentials = credentials
         self._lock = _lock_data_dir(self.data_dir)
         self.services: dict[str, ServiceProtocol] = build(self.data_dir, services)
+        self.by_signing_name: dict[str, list[str]] = {}
+        for name, protocol in self.services.items():
+            self.by_signing_name.setdefault(protocol.model.signing_name, []).append(name)
+        self.web_routes: dict[str, Callable[[Request], Response]] = {}
+        for protocol in self.services.values():
+            for prefix, handler in getattr(protocol, "web_routes", {}).items():
+                if not prefix.startswith(WEB_PREFIX) or prefix == HEALTH_PATH:
+                    raise ValueError(f"web route {prefix!r} must live under {WEB_PREFIX}")
+                self.web_routes[prefix] = handler
 
     def close(self) -> None:
         # Reverse build order: a service closes before the services it reads from (Rekognition before S3).
@@ -79,12 +101,31 @@ class LocalCloud:
     def health(self) -> dict:
         return {"status": "ok", "services": sorted(self.services), "data_dir": str(self.data_dir.resolve())}
 
+    def _claimant(self, names: list[str], request: Request) -> str | None:
+        target = request.headers.get("x-amz-target", "").split(".", 1)[0]
+        for name in names:
+            if target and self.services[name].model.metadata.get("targetPrefix") == target:
+                return name
+        for name in names:
+            claims = getattr(self.services[name], "claims", None)
+            if not target and claims is not None and claims(request):
+                return name
+        return None
+
+    def service_for(self, signing_name: str, request: Request) -> str:
+        """The service a request signed for ``signing_name`` is meant for (see the module docstring)."""
+        names = self.by_signing_name.get(signing_name, [])
+        if len(names) <= 1:
+            return names[0] if names else signing_name
+        return self._claimant(names, request) or names[0]
+
     def guess_service(self, request: Request) -> str:
         """The service an unsigned request was meant for, so its error is in that service's format."""
-        target = request.headers.get("x-amz-target", "").split(".", 1)[0]
-        for name, protocol in self.services.items():
-            if target and protocol.model.metadata.get("targetPrefix") == target:
-                return name
+        if sigv2.is_presigned_v2(request.query):  # an S3 URL, whatever its bucket is called ("human-loops")
+            return "s3"
+        claimant = self._claimant(list(self.services), request)
+        if claimant:
+            return claimant
         if "x-www-form-urlencoded" in request.headers.get("content-type", "") or request.query_has("Action"):
             return "sts"
         return "s3"
@@ -92,7 +133,7 @@ class LocalCloud:
     def dispatch(self, request: Request) -> Response:
         ctx = RequestContext(host=request.host)
         scope = sigv4.scope_of(request.headers, request.query)
-        name = scope[1] if scope else self.guess_service(request)
+        name = self.service_for(scope[1], request) if scope else self.guess_service(request)
         protocol = self.services.get(name)
         if protocol is None:
             error = AwsError(
@@ -138,6 +179,39 @@ class LocalCloud:
             log.exception("internal error handling %s %s", request.method, request.raw_path)
             error = AwsError("InternalError", "We encountered an internal error. Please try again.", 500)
             return protocol.error(ctx, request, error)
+
+    def web(self, request: Request) -> Response | None:
+        """A service's local web page or its JSON API, or None when no web route has the path."""
+        prefixes = [p for p in self.web_routes if request.raw_path.startswith(p) or request.raw_path == p.rstrip("/")]
+        if not prefixes:
+            return None
+        refusal = _web_refusal(request)
+        if refusal:
+            return Response(403, {"Content-Type": "text/plain; charset=utf-8"}, refusal.encode())
+        try:
+            return self.web_routes[max(prefixes, key=len)](request)
+        except Exception:
+            log.exception("internal error serving %s %s", request.method, request.raw_path)
+            return Response(500, {"Content-Type": "text/plain; charset=utf-8"}, b"Internal error; see the log.\n")
+
+
+def _web_refusal(request: Request) -> str | None:
+    """Why a web request must be refused: a non-loopback Host (a rebound DNS name) or a cross-site write."""
+    try:
+        host = urlsplit(f"//{request.host}").hostname or ""
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        return "localcloud's pages answer loopback hosts only.\n"
+    if request.method not in ("GET", "HEAD"):
+        origin = request.headers.get("origin")
+        if origin is not None and urlsplit(origin).netloc != request.host:
+            return "Cross-origin writes are refused.\n"
+        # A JSON content type cannot be sent cross-site without a CORS preflight, which we never grant.
+        if request.headers.get("content-type", "").split(";", 1)[0].strip() != "application/json":
+            return "Writes must be application/json.\n"
+    return None
 
 
 def _lock_data_dir(data_dir: Path) -> object:
@@ -202,7 +276,9 @@ def make_handler(cloud: LocalCloud) -> type[BaseHTTPRequestHandler]:
                 body=body,
                 host=headers.get("host", ""),
             )
-            response = cloud.dispatch(request)
+            response = cloud.web(request) if split.path.startswith(WEB_PREFIX) else None
+            if response is None:
+                response = cloud.dispatch(request)
             # Whatever the handler left unread must not be parsed as the next request on this connection.
             unread = body.remaining > 0
             if unread and body.remaining <= (1 << 20):
