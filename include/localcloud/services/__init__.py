@@ -16,6 +16,7 @@ REGISTRY: dict[str, str] = {
     "dynamodb": "include.localcloud.services.dynamodb.protocol",
     "sts": "include.localcloud.services.sts.protocol",
     "rekognition": "include.localcloud.services.rekognition.protocol",
+    "textract": "include.localcloud.services.textract.protocol",
     "sagemaker": "include.localcloud.services.sagemaker.protocol",
     "sagemaker-a2i-runtime": "include.localcloud.services.a2i_runtime.protocol",
 }
