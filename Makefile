@@ -98,6 +98,11 @@ migrate: bootstrap
 	@# Custom Labels trainings wait deferred for hours; the pool counts deferred tasks so it caps real trainings.
 	@airflow pools get rekognition_training >/dev/null 2>&1 || airflow pools set rekognition_training 2 \
 		"Custom Labels trainings at once (deferred included)" --include-deferred >/dev/null
+	@# digitize_bank_statements: Textract jobs in flight and A2I human loops open at once (deferred included).
+	@airflow pools get textract_jobs >/dev/null 2>&1 || airflow pools set textract_jobs 4 \
+		"Textract jobs in flight (deferred included)" --include-deferred >/dev/null
+	@airflow pools get human_loops >/dev/null 2>&1 || airflow pools set human_loops 20 \
+		"A2I human loops open at once (deferred included)" --include-deferred >/dev/null
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Everyday targets

@@ -17,11 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON document instead of a table")
     args = parser.parse_args(argv)
 
-    from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
     from include.documents.pipeline import status
 
-    rows = status(DynamoDBHook(aws_conn_id=args.conn_id).get_conn().meta.client, args.table)
+    rows = status(AwsBaseHook(aws_conn_id=args.conn_id, client_type="dynamodb").get_conn(), args.table)
     if args.json:
         json.dump(rows, sys.stdout, indent=1, sort_keys=True)
         print()

@@ -156,13 +156,14 @@ class A2ICreateFlowDefinitionOperator(AwsBaseOperator[A2IFlowHook]):
         *,
         flow_definition_name: str,
         human_task_ui_name: str,
-        ui_template: str,
         output_s3_uri: str,
         role_arn: str,
         workteam_arn: str,
         task_title: str = "Review extracted tables",
         task_description: str = "Correct the cells the pipeline is unsure of",
         task_count: int = 1,
+        ui_template: str | None = None,
+        ui_template_file: str | None = None,
         waiter_delay: int = 2,
         waiter_max_attempts: int = 60,
         **kwargs: Any,
@@ -170,7 +171,11 @@ class A2ICreateFlowDefinitionOperator(AwsBaseOperator[A2IFlowHook]):
         super().__init__(**kwargs)
         self.flow_definition_name = flow_definition_name
         self.human_task_ui_name = human_task_ui_name
+        if (ui_template is None) == (ui_template_file is None):
+            raise ValueError("give one of ui_template (the HTML) or ui_template_file (a path to it)")
+        # Not a template field: a worker task template is Liquid, whose {{ }} Jinja would try to render.
         self.ui_template = ui_template
+        self.ui_template_file = ui_template_file
         self.output_s3_uri = output_s3_uri
         self.role_arn = role_arn
         self.workteam_arn = workteam_arn
@@ -185,7 +190,7 @@ class A2ICreateFlowDefinitionOperator(AwsBaseOperator[A2IFlowHook]):
         if ui is None:
             ui_arn = self._create(
                 lambda: self.hook.conn.create_human_task_ui(
-                    HumanTaskUiName=self.human_task_ui_name, UiTemplate={"Content": self.ui_template}
+                    HumanTaskUiName=self.human_task_ui_name, UiTemplate={"Content": self._template()}
                 )["HumanTaskUiArn"],
                 lambda: self.hook.describe_human_task_ui(self.human_task_ui_name)["HumanTaskUiArn"],
             )
@@ -221,6 +226,12 @@ class A2ICreateFlowDefinitionOperator(AwsBaseOperator[A2IFlowHook]):
             time.sleep(self.waiter_delay)
         raise AirflowException(f"Flow definition {arn} is not Active after {self.waiter_max_attempts} checks")
 
+    def _template(self) -> str:
+        if self.ui_template is not None:
+            return self.ui_template
+        with open(self.ui_template_file, encoding="utf-8") as handle:
+            return handle.read()
+
     @staticmethod
     def _create(create: Any, find: Any) -> str:
         try:
@@ -234,7 +245,9 @@ class A2ICreateFlowDefinitionOperator(AwsBaseOperator[A2IFlowHook]):
 class A2IStartHumanLoopOperator(AwsBaseOperator[A2IRuntimeHook]):
     """Start a human loop with ``input_content`` (dict or JSON text); a rerun reuses the loop of that name.
 
-    Returns the loop's name and ARN.
+    With ``deferrable`` the task also waits (deferred) until the loop completes, so a pool caps open loops. An
+    empty ``human_loop_name`` means nothing needs review: the task succeeds and returns None. Returns the loop's
+    name and ARN.
     """
 
     aws_hook_class = A2IRuntimeHook
@@ -261,7 +274,10 @@ class A2IStartHumanLoopOperator(AwsBaseOperator[A2IRuntimeHook]):
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
 
-    def execute(self, context: Any) -> dict[str, str]:
+    def execute(self, context: Any) -> dict[str, str] | None:
+        if not self.human_loop_name:  # the upstream decided there is nothing to review (mapped groups cannot branch)
+            self.log.info("No human loop name: nothing to review")
+            return None
         existing = self.hook.describe_loop(self.human_loop_name)
         if existing is None:
             content = self.input_content if isinstance(self.input_content, str) else json.dumps(self.input_content)
