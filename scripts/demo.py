@@ -53,6 +53,7 @@ class DemoDag:
     dynamodb: tuple[tuple[str, str], ...] = ()
     dataset: tuple[str, str, str] | None = None
     ledger: tuple[str, str] | None = None  # conf keys of (bucket, project_name): show the trained versions
+    documents: tuple[str, str] | None = None  # conf keys of (bucket, tracking_table): show each document's workbook
 
 
 # The demo's Custom Labels training budget, unless the environment sets one (LOCALCLOUD_TRAIN_*). A localcloud that
@@ -98,6 +99,18 @@ DEMO_DAGS: list[DemoDag] = [
             "smoke_min_confidence": 1.0,
         },
         ledger=("bucket", "project_name"),
+    ),
+    # Generated sample scans (PDF and PNG, priorities p0-p2) -> Textract in localcloud -> rules -> workbooks. The
+    # demo runs without a person, so human review is off; see README for the review page.
+    DemoDag(
+        dag_id="digitize_bank_statements",
+        conf={
+            "bucket": env("DEMO_DOCUMENTS_BUCKET", "industrial-ml-documents"),
+            "tracking_table": env("DEMO_TRACKING_TABLE", "document-tracking"),
+            "sample_statements": int(env("DEMO_STATEMENTS", "3")),
+            "review": False,
+        },
+        documents=("bucket", "tracking_table"),
     ),
 ]
 
@@ -220,9 +233,29 @@ def ledger_lines(result: Result, settings: Settings, s3) -> list[str]:
     return lines
 
 
+def document_lines(result: Result, settings: Settings, ddb) -> list[str]:
+    """Every tracked document: priority, stage, state, and where its workbook is (S3 and on disk)."""
+    bucket_key, table_key = result.dag.documents
+    table = result.dag.conf[table_key]
+    sys.path.insert(0, str(REPO))
+    from include.documents.pipeline import status
+
+    lines = []
+    for row in status(ddb, table):
+        lines.append(
+            f"document   {row['key']}: {row['stage']} {row['state']}" + (f" ({row['error']})" if row["error"] else "")
+        )
+        if row["workbook"]:
+            bucket, _, key = row["workbook"].removeprefix("s3://").partition("/")
+            lines.append(f"workbook   {row['workbook']}  -> {_rel(settings.localcloud_data_dir / 's3' / bucket / key)}")
+    return lines or [f"no documents tracked in {table}"]
+
+
 def artifact_lines(result: Result, settings: Settings, s3, ddb) -> list[str]:
     if result.dag.dataset:
         return dataset_lines(result, settings, s3)
+    if result.dag.documents:
+        return document_lines(result, settings, ddb)
     if result.dag.ledger:
         return ledger_lines(result, settings, s3)
     lines = []

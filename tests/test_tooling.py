@@ -94,6 +94,7 @@ def test_demo_runs_and_summarises(tmp_path):
     env.update({"DEMO_IMAGES_PER_CLASS": "2", "DEMO_RESOLUTION": "128", "DEMO_SHARD_SIZE": "5", "DEMO_PROCESSES": "1"})
     # And a tiny training: the mechanics, not the quality (benchmarks/custom_labels_quality.py measures that).
     env.update({"DEMO_TEST_IMAGES_PER_CLASS": "2", "DEMO_TRAIN_SECONDS": "20", "LOCALCLOUD_TRAIN_IMAGE_SIZE": "128"})
+    env["DEMO_STATEMENTS"] = "2"
     demo = _run([PYTHON, "scripts/demo.py"], env, timeout=600)
     out = demo.stdout + demo.stderr
     assert demo.returncode == 0, out
@@ -117,4 +118,9 @@ def test_demo_runs_and_summarises(tmp_path):
     assert re.search(r"^\s+Gear_Housing\s+F1 [01]\.\d{3}$", out, re.M), out
     plot = re.search(r"plot\s+s3://\S+label_f1\.png\s+-> (\S+)", out)
     assert plot and (REPO / plot.group(1)).read_bytes()[:4] == b"\x89PNG", out
+    # The digitized sample statements: each catalogued, its workbook on disk where the summary says.
+    assert re.search(r"^digitize_bank_statements\s+ok\s+[\d.]+ s", out, re.M), out
+    assert len(re.findall(r"^\s+document\s+acquire/p\d/sample-\S+: catalog done$", out, re.M)) == 2, out
+    workbooks = re.findall(r"workbook\s+s3://\S+\.xlsx\s+-> (\S+)", out)
+    assert len(workbooks) == 2 and all((REPO / w).read_bytes()[:2] == b"PK" for w in workbooks), out
     assert http_ok(f"http://127.0.0.1:{env['LOCALCLOUD_PORT']}/_localcloud/health") is None
