@@ -2,7 +2,7 @@
 
     python benchmarks/textract_agreement.py [--dpi N] [--out PATH]
 
-Runs the fixture PDF (``shared/fixtures/textract-bank-statement``, two 100 ppi scanned pages) through localcloud's
+Runs the fixture PDF (``tests/fixtures/textract-bank-statement``, two 100 ppi scanned pages) through localcloud's
 Textract exactly as a DAG does (a live server, boto3 StartDocumentAnalysis with TABLES, GetDocumentAnalysis
 paginated) and compares its TABLE/CELL blocks with the real Textract response for the same PDF.
 
@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.localcloud_process import LocalCloudProcess
 
-FIXTURES = REPO.parent / "shared" / "fixtures" / "textract-bank-statement"
+FIXTURES = REPO / "tests" / "fixtures" / "textract-bank-statement"
 PDF = "0001_NationalBank_2Pages.pdf"
 REAL = "0001_NationalBank_2Pages_TextractOutput_1.json"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "textract_agreement.json"
@@ -47,9 +47,8 @@ MIN_CELL_IOU = 0.3
 
 
 def fixtures_dir() -> Path:
-    for candidate in (FIXTURES, Path("/work/shared/fixtures/textract-bank-statement")):
-        if (candidate / PDF).exists():
-            return candidate
+    if (FIXTURES / PDF).exists():
+        return FIXTURES
     raise SystemExit(f"fixture {PDF} not found under {FIXTURES}")
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.localcloud_process import REPO
 
-FIXTURE_DIR = REPO.parent / "shared" / "fixtures" / "textract-bank-statement"
+FIXTURE_DIR = REPO / "tests" / "fixtures" / "textract-bank-statement"
 FIXTURE_JSON = FIXTURE_DIR / "0001_NationalBank_2Pages_TextractOutput_1.json"
 
 
@@ -19,9 +19,9 @@ def _load() -> str:
 
 
 def fixture_blocks() -> list[dict]:
-    """A fresh copy of the real Textract response's Blocks; skips the test when the shared fixture is absent."""
+    """A fresh copy of the real Textract response's Blocks; skips the test when the fixture is absent."""
     if not FIXTURE_JSON.is_file():
-        pytest.skip(f"real Textract fixture not found at {FIXTURE_JSON} (the shared fixtures dir is not mounted)")
+        pytest.skip(f"real Textract fixture not found at {FIXTURE_JSON}")
     return json.loads(_load())["Blocks"]
 
 

@@ -19,7 +19,7 @@ from tests.localcloud.test_a2i import ACTIVATION, make_flow
 from tests.localcloud.test_review_page import CHROMIUM, CHROMIUM_ARGS, wait_until
 from tests.localcloud_process import REPO, LocalCloudProcess
 
-FIXTURE = REPO.parent / "shared" / "fixtures" / "textract-bank-statement"
+FIXTURE = REPO / "tests" / "fixtures" / "textract-bank-statement"
 PDF = FIXTURE / "0001_NationalBank_2Pages.pdf"
 RESPONSE = FIXTURE / "0001_NationalBank_2Pages_TextractOutput_1.json"
 
