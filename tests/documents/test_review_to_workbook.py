@@ -15,8 +15,8 @@ import pytest
 
 from include.documents import pipeline, reshape, rules, tracking
 from include.documents.convert import convert
+from tests.browser import launch, require_chromium, wait_until
 from tests.localcloud.test_a2i import ACTIVATION, make_flow
-from tests.localcloud.test_review_page import CHROMIUM, CHROMIUM_ARGS, wait_until
 from tests.localcloud_process import REPO, LocalCloudProcess
 
 FIXTURE = REPO / "tests" / "fixtures" / "textract-bank-statement"
@@ -34,8 +34,7 @@ def server(tmp_path_factory):
 def test_a_correction_made_on_the_page_reaches_the_workbook(server, tmp_path: Path) -> None:
     if not (PDF.exists() and RESPONSE.exists()):
         pytest.skip(f"the shared Textract fixture is missing under {FIXTURE}")
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (packages-dev.txt)")
+    require_chromium()
     from openpyxl import load_workbook
     from playwright.sync_api import sync_playwright
 
@@ -80,9 +79,7 @@ def test_a_correction_made_on_the_page_reaches_the_workbook(server, tmp_path: Pa
 
     errors: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=30_000
-        )
+        browser = launch(playwright)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.on("pageerror", lambda error: errors.append(str(error)))

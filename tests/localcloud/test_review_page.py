@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -14,30 +13,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
+from tests.browser import launch, require_chromium, wait_until
 from tests.localcloud.test_a2i import ACTIVATION, make_flow, review, statement_input
 from tests.localcloud_process import LocalCloudProcess
-
-CHROMIUM = Path("/usr/bin/chromium")
-# As in tests/plugins/test_webcam_page.py: Chromium stalls on a machine without network unless every phone-home
-# feature is off.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
-def wait_until(page, expression: str, timeout: int = 10_000) -> None:
-    """Poll ``expression`` in the page. Playwright's wait_for_function evaluates strings with eval, which the page's
-    Content-Security-Policy (rightly) forbids; CDP evaluation is not subject to it."""
-    deadline = time.monotonic() + timeout / 1000
-    while not page.evaluate(expression):
-        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +26,7 @@ def server(tmp_path_factory):
 
 
 def test_a_reviewer_corrects_a_cell_and_a_header_and_submits(server, tmp_path) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (packages-dev.txt)")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     s3, a2i = server.client("s3"), server.client("sagemaker-a2i-runtime")
@@ -64,9 +41,7 @@ def test_a_reviewer_corrects_a_cell_and_a_header_and_submits(server, tmp_path) -
 
     errors: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=30_000
-        )
+        browser = launch(playwright)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.on("pageerror", lambda error: errors.append(str(error)))
@@ -201,8 +176,7 @@ def render_liquid(template: str, context: dict, filters: dict) -> str:
 
 
 def test_the_aws_template_gives_back_the_same_answer(server) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (packages-dev.txt)")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     s3, a2i, sm = server.client("s3"), server.client("sagemaker-a2i-runtime"), server.client("sagemaker")
@@ -231,9 +205,7 @@ def test_the_aws_template_gives_back_the_same_answer(server) -> None:
     )
     errors: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=30_000
-        )
+        browser = launch(playwright)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.on("pageerror", lambda error: errors.append(str(error)))

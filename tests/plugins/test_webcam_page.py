@@ -16,11 +16,11 @@ from custom_labels_webcam import webcam_app
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.conftest import point_aws_default
 from tests.localcloud.test_rekognition_models import TRAINING_BUDGET, _dataset, _image
 from tests.localcloud_process import LocalCloudProcess, free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
 LABELS = {"Red", "Blue"}  # the classes of tests.localcloud.test_rekognition_models._dataset
 
 
@@ -290,28 +290,17 @@ def served(api) -> str:
     thread.join(10)
 
 
-# Chromium stalls on a machine without network unless every phone-home feature is off.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",  # grants the camera without a prompt
-]
+# The fake camera: a clip instead of a device, granted without a prompt.
+CAMERA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 
 def test_chromium_with_a_fake_camera_draws_the_models_boxes(served, running, tmp_path) -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (packages.txt)")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     rgb = np.asarray(Image.open(io.BytesIO(_image(np.random.default_rng(21), 0)[0])).convert("RGB"))
     clip = write_y4m(tmp_path / "camera.y4m", rgb.repeat(2, axis=0).repeat(2, axis=1))  # 256x256, like a frame
-    args = [*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={clip}"]
+    args = [*CHROMIUM_ARGS, *CAMERA_ARGS, f"--use-file-for-fake-video-capture={clip}"]
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True, args=args, timeout=30_000
