@@ -1,9 +1,9 @@
 """SageMaker on localcloud: one backend composed of feature modules that share one SQLite store.
 
 Each feature is a mixin holding its operations and contributing its schema (``a2i`` for flow definitions and
-human task UIs). A later feature (AutoML jobs, models, transform jobs) adds its module, its mixin to
-:class:`SageMakerBackend` and its schema to ``SCHEMAS``; work it runs off the request threads it starts in
-``__init__`` and stops in ``close``.
+human task UIs, ``automl`` for Autopilot jobs, ``models`` and ``transform`` for models and batch transform).
+A later feature adds its module, its mixin to :class:`SageMakerBackend` and its schema to ``SCHEMAS``; work
+it runs off the request threads it starts in ``__init__`` and stops in ``close``.
 """
 
 from __future__ import annotations
@@ -12,16 +12,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 from include.localcloud.core import ensure_dir
-from include.localcloud.services.sagemaker import a2i
+from include.localcloud.services.s3.backend import S3Backend
+from include.localcloud.services.sagemaker import a2i, automl, models, transform
 from include.localcloud.store import SqliteStore
 
-SCHEMAS = (a2i.SCHEMA,)
+SCHEMAS = (a2i.SCHEMA, automl.SCHEMA, models.SCHEMA, transform.SCHEMA)
 
 
-class SageMakerBackend(a2i.A2IResources):
-    def __init__(self, data_dir: Path) -> None:
+class SageMakerBackend(a2i.A2IResources, automl.AutoMLJobs, models.Models, transform.TransformJobs):
+    def __init__(self, data_dir: Path, s3: S3Backend) -> None:
         self._store = SqliteStore(ensure_dir(Path(data_dir)) / "sagemaker.sqlite", "\n".join(SCHEMAS))
+        self._s3 = s3
+        self._jobs_dir = ensure_dir(Path(data_dir) / "sagemaker-jobs")
         self.flow_definition_users: list[Callable[[str], str | None]] = []
+        self._init_automl()
+        self._init_transforms()
 
     def close(self) -> None:
+        self._close_automl()
+        self._close_transforms()
         self._store.close()

@@ -12,6 +12,9 @@ from include.localcloud.protocols.shapes import service_model
 from include.localcloud.services.sagemaker.a2i import UI_TEMPLATE_ROUTE
 from include.localcloud.services.sagemaker.backend import SageMakerBackend
 
+# AutoML and batch transform read their data from localcloud's S3 and write their output back to it.
+REQUIRES = ("s3",)
+
 
 class SageMakerProtocol(JsonProtocol):
     backend: SageMakerBackend
@@ -31,4 +34,4 @@ class SageMakerProtocol(JsonProtocol):
 
 
 def create(data_dir: Path, peers: Mapping[str, object]) -> SageMakerProtocol:
-    return SageMakerProtocol(service_model("sagemaker"), SageMakerBackend(data_dir))
+    return SageMakerProtocol(service_model("sagemaker"), SageMakerBackend(data_dir, peers["s3"].backend))
