@@ -20,18 +20,50 @@ class CandidateError(ValueError):
         self.code = code
 
 
+def existing_job_status(sagemaker: Any, job_name: str) -> str | None:
+    """The AutoML job's status, or None when there is no such job."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return sagemaker.describe_auto_ml_job(AutoMLJobName=job_name)["AutoMLJobStatus"]
+    except ClientError as err:
+        if err.response["Error"]["Code"] in ("ResourceNotFound", "ValidationException"):
+            return None
+        raise
+
+
+def drop_model(sagemaker: Any, model_name: str) -> bool:
+    """Delete the model of that name if it exists (CreateModel refuses an existing name); True if it did."""
+    from botocore.exceptions import ClientError
+
+    try:
+        sagemaker.delete_model(ModelName=model_name)
+    except ClientError as err:
+        if err.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound"):
+            return False
+        raise
+    return True
+
+
+MINIMIZED = frozenset({"MSE", "RMSE", "MAE", "LogLoss", "InferenceLatency"})
+
+
+def _descending(candidate: dict[str, Any]) -> bool:
+    """Higher is better unless the candidate's metric says Minimize (or is an error metric)."""
+    metric = candidate["FinalAutoMLJobObjectiveMetric"]
+    if metric.get("Type"):
+        return metric["Type"] == "Maximize"
+    return metric.get("MetricName") not in MINIMIZED
+
+
 def list_candidates(sagemaker: Any, job_name: str) -> list[dict[str, Any]]:
-    """Every completed candidate of the job, best first by its final objective (direction from the job)."""
-    job = sagemaker.describe_auto_ml_job(AutoMLJobName=job_name)
-    objective = (job.get("ResolvedAttributes") or {}).get("AutoMLJobObjective") or job.get("AutoMLJobObjective") or {}
-    descending = (objective.get("Type") or "Maximize") == "Maximize"
+    """Every completed candidate of the job, best first by its final objective (direction from the metric)."""
     candidates: list[dict[str, Any]] = []
     token = None
     while True:
         request: dict[str, Any] = {
             "AutoMLJobName": job_name,
             "SortBy": "FinalObjectiveMetricValue",
-            "SortOrder": "Descending" if descending else "Ascending",
             "StatusEquals": "Completed",
             "MaxResults": 100,
         }
@@ -42,12 +74,11 @@ def list_candidates(sagemaker: Any, job_name: str) -> list[dict[str, Any]]:
         token = page.get("NextToken")
         if not token:
             break
-    # Sorted here as well, so the order never depends on a server's tie-breaking.
-    candidates.sort(
-        key=lambda c: (c["FinalAutoMLJobObjectiveMetric"]["Value"] * (-1 if descending else 1), c["CandidateName"])
-    )
     if not candidates:
         raise CandidateError("ValidationException", f"AutoML job {job_name} has no completed candidates")
+    # Sorted here, by the metric's own direction, so the order never depends on a server's sort or tie-breaking.
+    sign = -1 if _descending(candidates[0]) else 1
+    candidates.sort(key=lambda c: (sign * c["FinalAutoMLJobObjectiveMetric"]["Value"], c["CandidateName"]))
     return candidates
 
 

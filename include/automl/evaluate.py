@@ -39,7 +39,7 @@ def parse_output(text: str, keys: Sequence[str], accept: str = "text/csv") -> li
 
 
 def positive_scores(rows: list[dict[str, Any]], positive: str) -> np.ndarray | None:
-    """P(positive) per row, from ``labels``+``probabilities`` or, for binary answers, ``predicted_label``+``probability``."""
+    """P(positive) per row, from ``labels``+``probabilities`` or, for binary answers, ``probability``."""
     scores = []
     for row in rows:
         if "labels" in row and "probabilities" in row:
@@ -47,9 +47,9 @@ def positive_scores(rows: list[dict[str, Any]], positive: str) -> np.ndarray | N
             if positive not in labels:
                 return None
             scores.append(float(row["probabilities"][labels.index(positive)]))
-        elif "probability" in row and "predicted_label" in row:
-            p = float(row["probability"])  # the probability of the predicted label
-            scores.append(p if str(row["predicted_label"]) == positive else 1.0 - p)
+        elif "probability" in row:
+            # Autopilot (hyperparameter-search mode): a binary model's probability is the positive class's.
+            scores.append(float(row["probability"]))
         else:
             return None
     return np.asarray(scores, dtype=float)

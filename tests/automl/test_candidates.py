@@ -12,7 +12,10 @@ class FakeSageMaker:
         self.items = [
             {
                 "CandidateName": f"job-c{i}",
-                "FinalAutoMLJobObjectiveMetric": {"MetricName": "F1", "Value": v},
+                "FinalAutoMLJobObjectiveMetric": {
+                    "MetricName": "F1" if objective_type == "Maximize" else "MSE",
+                    "Value": v,
+                },
                 "InferenceContainers": [
                     {
                         "Image": "img",
@@ -26,9 +29,6 @@ class FakeSageMaker:
             for i, v in enumerate(values)
         ]
         self.objective_type = objective_type
-
-    def describe_auto_ml_job(self, AutoMLJobName):  # noqa: N803 - boto3's argument names
-        return {"ResolvedAttributes": {"AutoMLJobObjective": {"MetricName": "F1", "Type": self.objective_type}}}
 
     def list_candidates_for_auto_ml_job(self, **request):
         start = int(request.get("NextToken") or 0)

@@ -12,13 +12,14 @@ KEYS = ["predicted_label", "probability", "labels", "probabilities"]
 
 def test_binary_metrics_on_a_known_case():
     truth = ["1", "0", "1", "0", "1", "0"]
+    # probability is the positive class's, as Autopilot's binary models answer
     rows = [
         {"predicted_label": "1", "probability": 0.9},
         {"predicted_label": "1", "probability": 0.6},  # false positive
-        {"predicted_label": "0", "probability": 0.7},  # false negative: P(1) = 0.3
-        {"predicted_label": "0", "probability": 0.8},
+        {"predicted_label": "0", "probability": 0.3},  # false negative
+        {"predicted_label": "0", "probability": 0.2},
         {"predicted_label": "1", "probability": 0.55},
-        {"predicted_label": "0", "probability": 0.95},
+        {"predicted_label": "0", "probability": 0.05},
     ]
     report = evaluate.evaluate(truth, rows, positive="1")
     # tp=2 fp=1 fn=1 -> F1 = 4 / (4 + 1 + 1)
