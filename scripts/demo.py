@@ -54,6 +54,7 @@ class DemoDag:
     dataset: tuple[str, str, str] | None = None
     ledger: tuple[str, str] | None = None  # conf keys of (bucket, project_name): show the trained versions
     documents: tuple[str, str] | None = None  # conf keys of (bucket, tracking_table): show each document's workbook
+    evaluation: str | None = None  # conf key of the bucket: show the AutoML evaluation reports in it
 
 
 # The demo's Custom Labels training budget, unless the environment sets one (LOCALCLOUD_TRAIN_*). A localcloud that
@@ -111,6 +112,17 @@ DEMO_DAGS: list[DemoDag] = [
             "review": False,
         },
         documents=("bucket", "tracking_table"),
+    ),
+    # Generated churn data -> Autopilot in localcloud (real AutoML) -> best candidate -> batch transform -> report.
+    DemoDag(
+        dag_id="autopilot_batch_predictions",
+        conf={
+            "bucket": env("DEMO_TABULAR_BUCKET", "industrial-ml-tabular"),
+            "rows": int(env("DEMO_AUTOML_ROWS", "3000")),
+            "max_candidates": int(env("DEMO_AUTOML_CANDIDATES", "12")),
+            "max_runtime_seconds": int(env("DEMO_AUTOML_SECONDS", "90")),
+        },
+        evaluation="bucket",
     ),
 ]
 
@@ -251,9 +263,39 @@ def document_lines(result: Result, settings: Settings, ddb) -> list[str]:
     return lines or [f"no documents tracked in {table}"]
 
 
+def evaluation_lines(result: Result, settings: Settings, s3) -> list[str]:
+    """The newest AutoML evaluation report: candidate, F1, accuracy, AUC, confusion matrix, where the PR curve is."""
+    bucket = result.dag.conf[result.dag.evaluation]
+    reports = [
+        obj
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for obj in page.get("Contents", [])
+        if obj["Key"].endswith("/evaluation.json")
+    ]
+    if not reports:
+        return [f"no evaluation report in s3://{bucket}"]
+    newest = max(reports, key=lambda o: o["LastModified"])
+    report = json.loads(s3.get_object(Bucket=bucket, Key=newest["Key"])["Body"].read())
+    auc = report.get("auc")
+    png = newest["Key"].rsplit("/", 1)[0] + "/pr_curve.png"
+    best = report.get("best_threshold") or {}
+    return [
+        f"candidate  {report['candidate']} (rank {report['candidate_rank']} of {len(report['ranking'])})",
+        f"held out   {report['rows']} rows: F1 {report.get('f1', 0):.3f}, accuracy {report['accuracy']:.3f}, "
+        + (f"AUC {auc:.3f}" if auc is not None else "AUC n/a"),
+        f"best F1    {best.get('f1', 0):.3f} at threshold {best.get('threshold', 0):.3f}",
+        f"confusion  {report['confusion_matrix']['labels']} (rows truth, columns predicted): "
+        f"{report['confusion_matrix']['matrix']}",
+        f"report     s3://{bucket}/{newest['Key']}  -> {_rel(settings.localcloud_data_dir / 's3' / bucket / newest['Key'])}",
+        f"pr curve   s3://{bucket}/{png}  -> {_rel(settings.localcloud_data_dir / 's3' / bucket / png)}",
+    ]
+
+
 def artifact_lines(result: Result, settings: Settings, s3, ddb) -> list[str]:
     if result.dag.dataset:
         return dataset_lines(result, settings, s3)
+    if result.dag.evaluation:
+        return evaluation_lines(result, settings, s3)
     if result.dag.documents:
         return document_lines(result, settings, ddb)
     if result.dag.ledger:

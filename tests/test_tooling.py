@@ -95,6 +95,7 @@ def test_demo_runs_and_summarises(tmp_path):
     # And a tiny training: the mechanics, not the quality (benchmarks/custom_labels_quality.py measures that).
     env.update({"DEMO_TEST_IMAGES_PER_CLASS": "2", "DEMO_TRAIN_SECONDS": "20", "LOCALCLOUD_TRAIN_IMAGE_SIZE": "128"})
     env["DEMO_STATEMENTS"] = "2"
+    env.update({"DEMO_AUTOML_ROWS": "800", "DEMO_AUTOML_CANDIDATES": "3", "DEMO_AUTOML_SECONDS": "30"})
     demo = _run([PYTHON, "scripts/demo.py"], env, timeout=600)
     out = demo.stdout + demo.stderr
     assert demo.returncode == 0, out
@@ -123,4 +124,9 @@ def test_demo_runs_and_summarises(tmp_path):
     assert len(re.findall(r"^\s+document\s+acquire/p\d/sample-\S+: catalog done$", out, re.M)) == 2, out
     workbooks = re.findall(r"workbook\s+s3://\S+\.xlsx\s+-> (\S+)", out)
     assert len(workbooks) == 2 and all((REPO / w).read_bytes()[:2] == b"PK" for w in workbooks), out
+    # The AutoML evaluation summary and the PR curve on disk.
+    assert re.search(r"^autopilot_batch_predictions\s+ok\s+[\d.]+ s", out, re.M), out
+    assert re.search(r"held out\s+160 rows: F1 [01]\.\d{3}, accuracy [01]\.\d{3}, AUC [01]\.\d{3}", out), out
+    curve = re.search(r"pr curve\s+s3://\S+\s+-> (\S+)", out)
+    assert curve and (REPO / curve.group(1)).read_bytes()[:4] == b"\x89PNG", out
     assert http_ok(f"http://127.0.0.1:{env['LOCALCLOUD_PORT']}/_localcloud/health") is None
