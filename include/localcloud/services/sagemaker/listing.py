@@ -36,6 +36,27 @@ def in_window(
     return True
 
 
+# SortBy keys of the job List* calls (ListAutoMLJobs, ListTransformJobs).
+JOB_SORT_KEYS: dict[str, Key] = {
+    "Name": lambda r: (r["name"],),
+    "CreationTime": lambda r: (r["created"],),
+    "Status": lambda r: (r["status"],),
+}
+
+
+def job_page(
+    rows: Sequence[dict[str, Any]], params: dict[str, Any], *, default_sort: str
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """A page of job rows after the NameContains / StatusEquals / time-window filters every job List* call takes."""
+    contains = (params.get("NameContains") or "").lower()
+    kept = [
+        r
+        for r in rows
+        if contains in r["name"].lower() and params.get("StatusEquals") in (None, r["status"]) and in_window(r, params)
+    ]
+    return page(kept, params, JOB_SORT_KEYS, default_sort=default_sort, default_order="Descending")
+
+
 def page(
     rows: Sequence[dict[str, Any]],
     params: dict[str, Any],

@@ -270,19 +270,8 @@ class TransformJobs:
         }
 
     def list_transform_jobs(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
-        contains = (params.get("NameContains") or "").lower()
-        rows = [
-            dict(r)
-            for r in self._store.query("SELECT * FROM transform_jobs WHERE region = ?", (ctx.region,))
-            if contains in r["name"].lower() and params.get("StatusEquals") in (None, r["status"])
-        ]
-        rows = [r for r in rows if listing.in_window(r, params)]
-        keys = {
-            "Name": lambda r: (r["name"],),
-            "CreationTime": lambda r: (r["created"],),
-            "Status": lambda r: (r["status"],),
-        }
-        taken, more = listing.page(rows, params, keys, default_sort="CreationTime", default_order="Descending")
+        rows = [dict(r) for r in self._store.query("SELECT * FROM transform_jobs WHERE region = ?", (ctx.region,))]
+        taken, more = listing.job_page(rows, params, default_sort="CreationTime")
         summaries = [
             {
                 "TransformJobName": r["name"],
