@@ -151,6 +151,7 @@ class LocalCloud:
                 body_sha256 = hashlib.sha256(raw).hexdigest()
                 request.body = io.BytesIO(raw)
             if name == "s3" and sigv2.is_presigned_v2(request.query):
+                sigv4.take_streaming_upload()  # no streaming details may outlive the request that signed them
                 ctx.access_key_id = sigv2.verify_presigned(
                     method=request.method,
                     raw_path=request.raw_path,

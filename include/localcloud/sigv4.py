@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
@@ -20,6 +21,9 @@ from include.localcloud.core import AwsError, Credentials
 ALGORITHM = "AWS4-HMAC-SHA256"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 STREAMING_PREFIX = "STREAMING-"
+STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 # AWS rejects requests whose clock is further off than this.
 MAX_SKEW = timedelta(minutes=15)
@@ -33,6 +37,58 @@ class SignedRequest:
     region: str
     service: str
     payload_hash: str  # hex digest the body must match, or UNSIGNED-PAYLOAD / STREAMING-*
+
+
+@dataclass(frozen=True)
+class StreamingUpload:
+    """What a streaming (aws-chunked) body's chunk and trailer signatures are checked against."""
+
+    payload: str  # the STREAMING-* value of x-amz-content-sha256
+    signing_key: bytes
+    amz_date: str
+    scope: str
+    seed_signature: str  # the Authorization header's signature, which the first chunk's chains from
+    decoded_length: int | None  # x-amz-decoded-content-length
+    trailer: tuple[str, ...]  # lower-case header names announced by x-amz-trailer
+
+    def _sign(self, kind: str, previous: str, *hashes: str) -> str:
+        string_to_sign = "\n".join([kind, self.amz_date, self.scope, previous, *hashes])
+        return hmac.new(self.signing_key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+
+    def chunk_signature(self, previous: str, chunk_sha256: str) -> str:
+        return self._sign(f"{ALGORITHM}-PAYLOAD", previous, EMPTY_SHA256, chunk_sha256)
+
+    def trailer_signature(self, previous: str, trailer_sha256: str) -> str:
+        return self._sign(f"{ALGORITHM}-TRAILER", previous, trailer_sha256)
+
+
+# The streaming upload the request this thread (or task) is handling declared, set by ``verify``.
+_streaming: ContextVar[StreamingUpload | None] = ContextVar("localcloud_streaming_upload", default=None)
+
+
+def take_streaming_upload() -> StreamingUpload | None:
+    """The verified request's streaming upload, if it declared one; cleared so no later request sees it."""
+    upload = _streaming.get()
+    _streaming.set(None)
+    return upload
+
+
+def _streaming_upload(
+    payload: str, headers: Mapping[str, str], secret: str, scope: _Scope, amz_date: str, seed: str
+) -> StreamingUpload:
+    if payload not in (STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER):
+        raise AwsError("InvalidRequest", f"Unsupported x-amz-content-sha256 value {payload!r}.")
+    decoded = headers.get("x-amz-decoded-content-length")
+    try:
+        decoded_length = int(decoded) if decoded is not None else None
+    except ValueError as exc:
+        raise AwsError("InvalidRequest", "x-amz-decoded-content-length must be a number.") from exc
+    if decoded_length is not None and decoded_length < 0:
+        raise AwsError("InvalidRequest", "x-amz-decoded-content-length must not be negative.")
+    trailer = tuple(n.strip().lower() for n in headers.get("x-amz-trailer", "").split(",") if n.strip())
+    if payload == STREAMING_SIGNED and trailer:
+        raise AwsError("InvalidRequest", f"x-amz-trailer needs a *-TRAILER x-amz-content-sha256, not {payload}.")
+    return StreamingUpload(payload, _signing_key(secret, scope), amz_date, scope.string, seed, decoded_length, trailer)
 
 
 @dataclass(frozen=True)
@@ -161,7 +217,7 @@ def missing_authentication(service: str) -> AwsError:
     return AwsError("MissingAuthenticationTokenException", "Request is missing Authentication Token", 400)
 
 
-def _mismatch() -> AwsError:
+def signature_mismatch() -> AwsError:
     return AwsError(
         "SignatureDoesNotMatch",
         "The request signature we calculated does not match the signature you provided. "
@@ -188,6 +244,7 @@ def verify(
     caller has it; S3 instead declares it in ``x-amz-content-sha256`` and the body is checked as it streams.
     """
     now = now or datetime.now(UTC)
+    _streaming.set(None)
     auth = headers.get("authorization")
     query_dict = dict(query)
     presigned = auth is None and "X-Amz-Signature" in query_dict
@@ -232,11 +289,15 @@ def verify(
     )
     expected = _signature(credentials.secret_access_key, scope, amz_date, canonical_request)
     if not hmac.compare_digest(expected, signature):
-        raise _mismatch()
+        raise signature_mismatch()
     declared = payload_hash != UNSIGNED_PAYLOAD and not payload_hash.startswith(STREAMING_PREFIX)
     if body_sha256 is not None and declared and payload_hash != body_sha256:
         raise AwsError(
             "XAmzContentSHA256Mismatch",
             "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        )
+    if not presigned and payload_hash.startswith(STREAMING_PREFIX):
+        _streaming.set(
+            _streaming_upload(payload_hash, headers, credentials.secret_access_key, scope, amz_date, signature)
         )
     return SignedRequest(scope.access_key_id, scope.region, scope.service, payload_hash)

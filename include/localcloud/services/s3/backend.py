@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import re
 import shutil
@@ -16,8 +17,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote, unquote
 
+from include.localcloud import sigv4
 from include.localcloud.core import DEFAULT_REGION, AwsError, RequestContext, ensure_dir
 from include.localcloud.services.s3 import storage
+from include.localcloud.services.s3.chunked import AwsChunkedReader
 from include.localcloud.store import SqliteStore
 
 CHUNK = 1 << 20
@@ -29,6 +32,10 @@ OWNER = {"ID": "localcloud", "DisplayName": "localcloud"}
 STORED_HEADERS = ("CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "Expires")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# Trailing checksum headers of an aws-chunked upload, as the parameters they stand in for.
+_TRAILER_CHECKSUMS = {
+    f"x-amz-checksum-{name.lower()}": f"Checksum{name}" for name in ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
+}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (name TEXT PRIMARY KEY, region TEXT NOT NULL, created TEXT NOT NULL);
@@ -159,6 +166,40 @@ class S3Backend:
             tmp.unlink(missing_ok=True)
             raise
         return tmp
+
+    def _receive(self, params: dict[str, Any]) -> tuple[Path, _Digests, dict[str, str], dict[str, Any]]:
+        """Spool an upload's body and check the digests it declared: (temp file, digests, verified, params).
+
+        A streaming (aws-chunked) body is decoded and its signatures checked as it spools; its trailing
+        checksums join the declared ones, and ``aws-chunked`` leaves the Content-Encoding to store.
+        """
+        body = params.get("Body")
+        upload = sigv4.take_streaming_upload()
+        reader = AwsChunkedReader(body if body is not None else io.BytesIO(), upload) if upload else None
+        digests = _Digests()
+        tmp = self._spool(reader or body, digests)
+        try:
+            if reader is not None:
+                params = self._decoded_params(params, reader.trailers)
+            checksums = digests.verify(params)
+        except AwsError:
+            tmp.unlink(missing_ok=True)
+            raise
+        return tmp, digests, checksums, params
+
+    @staticmethod
+    def _decoded_params(params: dict[str, Any], trailers: dict[str, str]) -> dict[str, Any]:
+        params = dict(params)
+        for name, value in trailers.items():
+            if name in _TRAILER_CHECKSUMS:
+                params[_TRAILER_CHECKSUMS[name]] = value
+        encodings = [e.strip() for e in (params.get("ContentEncoding") or "").split(",")]
+        encodings = [e for e in encodings if e and e.lower() != "aws-chunked"]
+        if encodings:
+            params["ContentEncoding"] = ",".join(encodings)
+        else:
+            params.pop("ContentEncoding", None)
+        return params
 
     def _commit_object(
         self, bucket: str, key: str, tmp: Path, record: dict[str, Any], conditions: dict[str, Any] | None = None
@@ -299,13 +340,7 @@ class S3Backend:
         bucket, key = params["Bucket"], params["Key"]
         self._bucket(bucket)
         self._path(bucket, key)  # reject bad keys before reading the body
-        digests = _Digests()
-        tmp = self._spool(params.get("Body"), digests)
-        try:
-            checksums = digests.verify(params)
-        except AwsError:
-            tmp.unlink(missing_ok=True)
-            raise
+        tmp, digests, checksums, params = self._receive(params)
         etag = _quote_etag(digests.md5.hexdigest())
         conditions = {k: params[k] for k in ("IfMatch", "IfNoneMatch") if params.get(k) is not None}
         self._commit_object(bucket, key, tmp, self._record(params, digests.size, etag, checksums), conditions)
@@ -624,13 +659,7 @@ class S3Backend:
 
     def upload_part(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         self._upload(params["UploadId"], params["Bucket"], params["Key"])
-        digests = _Digests()
-        tmp = self._spool(params.get("Body"), digests)
-        try:
-            checksums = digests.verify(params)
-        except AwsError:
-            tmp.unlink(missing_ok=True)
-            raise
+        tmp, digests, checksums, params = self._receive(params)
         etag = _quote_etag(digests.md5.hexdigest())
         self._store_part(params["UploadId"], params["PartNumber"], tmp, digests.size, etag)
         return {"ETag": etag, **checksums}
