@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from include.localcloud import jobprocs
 from include.localcloud.core import AwsError
 from include.localcloud.engines.detector.job import RESULT, SPEC
-
-PROJECT_ROOT = Path(__file__).resolve().parents[4]
 
 
 def train_config() -> dict[str, Any]:
@@ -57,23 +53,11 @@ def write_spec(job_dir: Path, train: list[dict], test: list[dict], label_names: 
 
 def start(job_dir: Path) -> subprocess.Popen:
     """The job in its own process group, so that stopping it stops everything it started."""
-    log = open(job_dir / "train.log", "ab")  # noqa: SIM115 - owned by the child from here on
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "include.localcloud.engines.detector.job", str(job_dir)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    return jobprocs.start("include.localcloud.engines.detector.job", job_dir, "train.log")
 
 
 def kill(pid: int | None) -> None:
-    if not pid:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+    jobprocs.kill(pid)
 
 
 def result(job_dir: Path) -> dict[str, Any]:

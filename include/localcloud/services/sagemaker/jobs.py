@@ -13,14 +13,11 @@ the server once the job has finished, through the S3 backend like any PutObject.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,10 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from include.localcloud import jobprocs
 from include.localcloud.core import AwsError, RequestContext
 from include.localcloud.services.s3.backend import S3Backend
 
-PROJECT_ROOT = Path(__file__).resolve().parents[4]
 RUNNER = "include.localcloud.services.sagemaker.runner"
 SPEC, RESULT, PROGRESS, LOG = "spec.json", "result.json", "progress.json", "job.log"
 _S3_URI = re.compile(r"^s3://([^/]+)/?(.*)$")
@@ -220,19 +217,7 @@ def tidy(job_dir: Path) -> None:
 # -- processes ---------------------------------------------------------------------------------------
 def start(job_dir: Path) -> subprocess.Popen:
     """The job in its own process group, so that stopping it stops everything it started."""
-    log = open(job_dir / LOG, "ab")  # noqa: SIM115 - owned by the child from here on
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-m", RUNNER, str(job_dir)],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    finally:
-        log.close()
+    return jobprocs.start(RUNNER, job_dir, LOG)
 
 
 def orphans(job_dir: Path) -> list[int]:
@@ -258,16 +243,7 @@ def end_orphans(pid: int | None, job_dir: Path) -> None:
 
 def kill(pid: int | None, job_dir: Path) -> None:
     """Stop the job process ``pid`` if it is still the one working on ``job_dir`` (pids get reused)."""
-    if not pid:
-        return
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return
-    if str(job_dir).encode() not in cmdline:
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+    jobprocs.kill(pid, job_dir)
 
 
 def wait(

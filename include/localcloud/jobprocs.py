@@ -1,0 +1,45 @@
+"""Long jobs (training, OCR, AutoML, transforms) run as ``python -m <module> <job_dir>`` in a process group of their
+own, so that stopping one stops everything it started, and localcloud's request threads never do the heavy work."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def start(module: str, job_dir: Path, log_name: str) -> subprocess.Popen:
+    """Start ``module`` on ``job_dir``; its output is appended to ``job_dir/log_name``."""
+    log = open(job_dir / log_name, "ab")  # noqa: SIM115 - owned by the child from here on
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", module, str(job_dir)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        log.close()
+
+
+def kill(pid: int | None, job_dir: Path | None = None) -> None:
+    """Kill the process group of ``pid``; with ``job_dir``, only if that pid still works on it (pids get reused)."""
+    if not pid:
+        return
+    if job_dir is not None:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return
+        if str(job_dir).encode() not in cmdline:
+            return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
