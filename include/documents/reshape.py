@@ -119,6 +119,27 @@ def _empty_cell(row: int, col: int) -> dict:
     }
 
 
+def _cover(
+    grid: list[list[dict]], block: dict, text: str, confidence: float | None, header: bool, merged: bool
+) -> None:
+    """Write ``block``'s cell into every grid position it spans."""
+    row, col, row_span, col_span = _span(block)
+    for r in range(row, row + row_span):
+        for c in range(col, col + col_span):
+            grid[r][c] = {
+                "row": r,
+                "col": c,
+                "row_span": row_span,
+                "col_span": col_span,
+                "text": text,
+                "confidence": confidence,
+                "bbox": _bbox(block),
+                "header": header,
+                "merged": merged,
+                "block_id": block["Id"],
+            }
+
+
 def _table(table: dict, index: dict[str, dict], position: int) -> dict:
     cells = [c for c in _related(table, index) if c.get("BlockType") == "CELL" and c.get("RowIndex")]
     merges = [m for m in _related(table, index, "MERGED_CELL") if m.get("RowIndex")]
@@ -131,21 +152,8 @@ def _table(table: dict, index: dict[str, dict], position: int) -> dict:
     for cell in cells:
         text, confidence = _content(cell, index)
         contents[cell["Id"]] = (text, confidence)
-        row, col, row_span, col_span = _span(cell)
-        for r in range(row, row + row_span):
-            for c in range(col, col + col_span):
-                grid[r][c] = {
-                    "row": r,
-                    "col": c,
-                    "row_span": row_span,
-                    "col_span": col_span,
-                    "text": text,
-                    "confidence": confidence,
-                    "bbox": _bbox(cell),
-                    "header": "COLUMN_HEADER" in _entity_types(cell),
-                    "merged": row_span > 1 or col_span > 1,
-                    "block_id": cell["Id"],
-                }
+        row_span, col_span = _span(cell)[2:]
+        _cover(grid, cell, text, confidence, "COLUMN_HEADER" in _entity_types(cell), row_span > 1 or col_span > 1)
 
     # Merges are applied after plain cells so they win over the (partial) texts of the cells they cover.
     for merge in merges:
@@ -156,21 +164,7 @@ def _table(table: dict, index: dict[str, dict], position: int) -> dict:
         text = " ".join(t for t in (contents[c["Id"]][0] for c in children) if t)
         confidence = _min_confidence([merge.get("Confidence"), *(contents[c["Id"]][1] for c in children)])
         header = "COLUMN_HEADER" in _entity_types(merge) or any("COLUMN_HEADER" in _entity_types(c) for c in children)
-        row, col, row_span, col_span = _span(merge)
-        for r in range(row, row + row_span):
-            for c in range(col, col + col_span):
-                grid[r][c] = {
-                    "row": r,
-                    "col": c,
-                    "row_span": row_span,
-                    "col_span": col_span,
-                    "text": text,
-                    "confidence": confidence,
-                    "bbox": _bbox(merge),
-                    "header": header,
-                    "merged": True,
-                    "block_id": merge["Id"],
-                }
+        _cover(grid, merge, text, confidence, header, True)
 
     return {
         "table_id": table["Id"],
