@@ -103,7 +103,10 @@ def tables(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return result
 
 
-def iou(a: dict[str, float], b: dict[str, float]) -> float:
+def iou(a: dict[str, float] | None, b: dict[str, float] | None) -> float:
+    """Intersection over union of two normalised BoundingBoxes (0 when either is missing)."""
+    if not a or not b:
+        return 0.0
     x0, y0 = max(a["Left"], b["Left"]), max(a["Top"], b["Top"])
     x1 = min(a["Left"] + a["Width"], b["Left"] + b["Width"])
     y1 = min(a["Top"] + a["Height"], b["Top"] + b["Height"])

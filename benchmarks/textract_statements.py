@@ -37,6 +37,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.textract_agreement import exact, iou
 from include.datagen.statements import generate_statement
 from include.documents.reshape import tables_from_blocks
 from include.localcloud.engines.ocr.analyze import analyze_page
@@ -53,21 +54,6 @@ def normalise_box(bbox: list[float], width: int, height: int) -> dict[str, float
     """A truth pixel bbox [x0, y0, x1, y1] as a Textract BoundingBox (fractions of the page)."""
     x0, y0, x1, y1 = bbox
     return {"Left": x0 / width, "Top": y0 / height, "Width": (x1 - x0) / width, "Height": (y1 - y0) / height}
-
-
-def iou(a: dict[str, float] | None, b: dict[str, float] | None) -> float:
-    if not a or not b:
-        return 0.0
-    x0, y0 = max(a["Left"], b["Left"]), max(a["Top"], b["Top"])
-    x1 = min(a["Left"] + a["Width"], b["Left"] + b["Width"])
-    y1 = min(a["Top"] + a["Height"], b["Top"] + b["Height"])
-    inter = max(x1 - x0, 0.0) * max(y1 - y0, 0.0)
-    union = a["Width"] * a["Height"] + b["Width"] * b["Height"] - inter
-    return inter / union if union > 0 else 0.0
-
-
-def exact(text: str) -> str:
-    return " ".join(text.split())
 
 
 def normalised(text: str) -> str:

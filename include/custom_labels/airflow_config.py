@@ -5,4 +5,3 @@ from __future__ import annotations
 # Deferred trainings hold their slot (the pool is created with --include-deferred by `make migrate`), so the
 # pool's size is the number of trainings running at once, on AWS or in localcloud.
 TRAINING_POOL = "rekognition_training"
-TRAINING_POOL_SLOTS = 2

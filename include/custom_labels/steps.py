@@ -316,11 +316,7 @@ def mark_deployed(params: dict[str, Any], name: str, smoke: dict[str, Any], s3: 
     from include.custom_labels import ledger
 
     book = ledger.mark_deployed(s3, params["bucket"], ledger_key(params["project_name"]), name)
-    return {"deployed": name, "smoke_hit_rate": smoke.get("hit_rate"), "versions": len(_entries(book))}
-
-
-def _entries(book: Any) -> list[dict[str, Any]]:
-    return list(book.get("versions", [])) if isinstance(book, dict) else list(book)
+    return {"deployed": name, "smoke_hit_rate": smoke.get("hit_rate"), "versions": len(book["versions"])}
 
 
 def _iso(value: Any) -> str | None:
@@ -395,12 +391,10 @@ def import_test_photos(params: dict[str, Any], train: dict[str, Any], s3: Any) -
     log.info("imported %d of %d photo entries from %s", summary["imported"], summary["entries"], source)
     for rejected in summary["rejected"]:
         log.warning("rejected %s: %s", rejected["entry"], rejected["reason"])
-    bucket, key = split_s3_uri(destination)
-    text = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     return {
         "manifest": destination,
         "prefix": destination.rsplit("/", 1)[0],
-        "version": hashlib.sha256(text).hexdigest()[:16],
+        "version": summary["manifest_sha256"][:16],  # the import hashed what it wrote: no second read
         "images": summary["imported"],
         "rejected": len(summary["rejected"]),
         "format": summary["format"],

@@ -9,9 +9,7 @@ from typing import Any
 # Pools for self-regulation; both count deferred tasks (`make migrate` creates them with --include-deferred), so
 # their sizes are the number of Textract jobs in flight and of human loops open at once.
 TEXTRACT_POOL = "textract_jobs"
-TEXTRACT_POOL_SLOTS = 4
 REVIEW_POOL = "human_loops"
-REVIEW_POOL_SLOTS = 20
 ACQUIRE_TASK = "acquire"
 # The A2I worker task template registered for AWS mode (localcloud serves its own review page).
 REVIEW_TEMPLATE = str(Path(__file__).with_name("a2i_review_template.html"))
