@@ -183,14 +183,7 @@ class RekognitionBackend:
         s3_object = (source.get("GroundTruthManifest") or {}).get("S3Object")
         if not s3_object or not s3_object.get("Bucket") or not s3_object.get("Name"):
             raise AwsError("InvalidParameterException", "DatasetSource needs GroundTruthManifest.S3Object.")
-        try:
-            self._s3.object_file(s3_object["Bucket"], s3_object["Name"])
-        except AwsError as exc:
-            raise AwsError(
-                "InvalidS3ObjectException",
-                f"Unable to get object metadata from S3 ({exc.code}). Check object key, region and/or access "
-                "permissions.",
-            ) from exc
+        self._s3.readable_object_file(s3_object["Bucket"], s3_object["Name"])
         kind, now = params["DatasetType"], time.time()
         arn = f"{project['arn'].rsplit('/', 1)[0]}/dataset/{kind.lower()}/{int(now * 1000)}"
         with self._store.transaction() as db:

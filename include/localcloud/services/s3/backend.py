@@ -268,6 +268,17 @@ class S3Backend:
         self._object(bucket, key)
         return self._path(bucket, key)
 
+    def readable_object_file(self, bucket: str, key: str) -> Path:
+        """``object_file``, failing as Rekognition and Textract do when they cannot read an object from S3."""
+        try:
+            return self.object_file(bucket, key)
+        except AwsError as exc:
+            raise AwsError(
+                "InvalidS3ObjectException",
+                f"Unable to get object metadata from S3 ({exc.code}). Check object key, region and/or access "
+                "permissions.",
+            ) from exc
+
     # -- buckets -----------------------------------------------------------------------------------
     def create_bucket(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         name = params["Bucket"]

@@ -157,14 +157,7 @@ class TextractBackend:
             )
 
     def _source(self, s3_object: dict[str, Any]) -> Path:
-        try:
-            return self._s3.object_file(s3_object.get("Bucket", ""), s3_object.get("Name", ""))
-        except AwsError as exc:
-            raise AwsError(
-                "InvalidS3ObjectException",
-                f"Unable to get object metadata from S3 ({exc.code}). Check object key, region and/or access "
-                "permissions.",
-            ) from exc
+        return self._s3.readable_object_file(s3_object.get("Bucket", ""), s3_object.get("Name", ""))
 
     def start_document_analysis(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         features = _features(params)
