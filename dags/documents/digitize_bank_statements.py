@@ -11,7 +11,13 @@ from aws_ml.operators.textract import (
     TextractStartDocumentAnalysisOperator,
 )
 
-from include.documents.airflow_config import REVIEW_POOL, REVIEW_TEMPLATE, TEXTRACT_POOL, tracking_callbacks
+from include.documents.airflow_config import (
+    REVIEW_POOL,
+    REVIEW_TEMPLATE,
+    TEXTRACT_POOL,
+    dynamodb_client,
+    tracking_callbacks,
+)
 
 AWS_CONN_ID = "aws_default"
 
@@ -237,10 +243,7 @@ def digitize_bank_statements():
 
 
 def _ddb():
-    # A plain client: the provider's DynamoDBHook is a resource, whose client rewrites typed attribute values.
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-    return AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type="dynamodb").get_conn()
+    return dynamodb_client(AWS_CONN_ID)
 
 
 digitize_bank_statements()

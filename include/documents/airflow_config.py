@@ -15,6 +15,16 @@ ACQUIRE_TASK = "acquire"
 REVIEW_TEMPLATE = str(Path(__file__).with_name("a2i_review_template.html"))
 
 
+def dynamodb_client(aws_conn_id: str = "aws_default") -> Any:
+    """A plain DynamoDB client for the tracking table.
+
+    Not the provider's DynamoDBHook: that is a resource, whose client rewrites typed attribute values.
+    """
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    return AwsBaseHook(aws_conn_id=aws_conn_id, client_type="dynamodb").get_conn()
+
+
 def _document(context: dict[str, Any]) -> dict[str, Any] | None:
     ti = context["ti"]
     documents = ti.xcom_pull(task_ids=ACQUIRE_TASK) or []
@@ -30,15 +40,13 @@ def tracking_callbacks(stage: str, table_param: str = "tracking_table") -> dict[
 
     def record(state: str) -> Callable:
         def callback(context: dict[str, Any]) -> None:
-            from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
             from include.documents import tracking
 
             document = _document(context)
             if document is None:
                 return
             error = context.get("exception")
-            ddb = AwsBaseHook(aws_conn_id="aws_default", client_type="dynamodb").get_conn()
+            ddb = dynamodb_client()
             tracking.update(
                 ddb,
                 context["params"][table_param],

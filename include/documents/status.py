@@ -17,11 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON document instead of a table")
     args = parser.parse_args(argv)
 
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
+    from include.documents.airflow_config import dynamodb_client
     from include.documents.pipeline import status
 
-    rows = status(AwsBaseHook(aws_conn_id=args.conn_id, client_type="dynamodb").get_conn(), args.table)
+    rows = status(dynamodb_client(args.conn_id), args.table)
     if args.json:
         json.dump(rows, sys.stdout, indent=1, sort_keys=True)
         print()
