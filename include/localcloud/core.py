@@ -10,6 +10,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4566
@@ -47,6 +48,8 @@ class RequestContext:
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     # Host the client addressed, for services (S3) whose responses echo URLs.
     host: str = ""
+    # An aws-chunked body's verified seed signature and keys (sigv4.StreamingUpload): S3 checks each chunk with it.
+    streaming_upload: Any = None
 
 
 class AwsError(Exception):

@@ -151,7 +151,6 @@ class LocalCloud:
                 body_sha256 = hashlib.sha256(raw).hexdigest()
                 request.body = io.BytesIO(raw)
             if name == "s3" and sigv2.is_presigned_v2(request.query):
-                sigv4.take_streaming_upload()  # no streaming details may outlive the request that signed them
                 ctx.access_key_id = sigv2.verify_presigned(
                     method=request.method,
                     raw_path=request.raw_path,
@@ -170,6 +169,7 @@ class LocalCloud:
                 service_hint=name,
             )
             ctx.region, ctx.access_key_id = signed.region, signed.access_key_id
+            ctx.streaming_upload = signed.streaming
             if name == "s3" and isinstance(request.body, BodyReader) and _is_hex_sha256(signed.payload_hash):
                 request.body.expected = signed.payload_hash
                 request.body.digest = hashlib.sha256()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
@@ -37,6 +36,7 @@ class SignedRequest:
     region: str
     service: str
     payload_hash: str  # hex digest the body must match, or UNSIGNED-PAYLOAD / STREAMING-*
+    streaming: StreamingUpload | None = None  # what an aws-chunked body's chunk signatures chain from
 
 
 @dataclass(frozen=True)
@@ -60,17 +60,6 @@ class StreamingUpload:
 
     def trailer_signature(self, previous: str, trailer_sha256: str) -> str:
         return self._sign(f"{ALGORITHM}-TRAILER", previous, trailer_sha256)
-
-
-# The streaming upload the request this thread (or task) is handling declared, set by ``verify``.
-_streaming: ContextVar[StreamingUpload | None] = ContextVar("localcloud_streaming_upload", default=None)
-
-
-def take_streaming_upload() -> StreamingUpload | None:
-    """The verified request's streaming upload, if it declared one; cleared so no later request sees it."""
-    upload = _streaming.get()
-    _streaming.set(None)
-    return upload
 
 
 def _streaming_upload(
@@ -244,7 +233,6 @@ def verify(
     caller has it; S3 instead declares it in ``x-amz-content-sha256`` and the body is checked as it streams.
     """
     now = now or datetime.now(UTC)
-    _streaming.set(None)
     auth = headers.get("authorization")
     query_dict = dict(query)
     presigned = auth is None and "X-Amz-Signature" in query_dict
@@ -296,8 +284,7 @@ def verify(
             "XAmzContentSHA256Mismatch",
             "The provided 'x-amz-content-sha256' header does not match what was computed.",
         )
+    streaming = None
     if not presigned and payload_hash.startswith(STREAMING_PREFIX):
-        _streaming.set(
-            _streaming_upload(payload_hash, headers, credentials.secret_access_key, scope, amz_date, signature)
-        )
-    return SignedRequest(scope.access_key_id, scope.region, scope.service, payload_hash)
+        streaming = _streaming_upload(payload_hash, headers, credentials.secret_access_key, scope, amz_date, signature)
+    return SignedRequest(scope.access_key_id, scope.region, scope.service, payload_hash, streaming)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote, unquote
 
-from include.localcloud import sigv4
 from include.localcloud.core import DEFAULT_REGION, AwsError, RequestContext, ensure_dir
 from include.localcloud.services.s3 import storage
 from include.localcloud.services.s3.chunked import AwsChunkedReader
@@ -167,14 +166,16 @@ class S3Backend:
             raise
         return tmp
 
-    def _receive(self, params: dict[str, Any]) -> tuple[Path, _Digests, dict[str, str], dict[str, Any]]:
+    def _receive(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> tuple[Path, _Digests, dict[str, str], dict[str, Any]]:
         """Spool an upload's body and check the digests it declared: (temp file, digests, verified, params).
 
         A streaming (aws-chunked) body is decoded and its signatures checked as it spools; its trailing
         checksums join the declared ones, and ``aws-chunked`` leaves the Content-Encoding to store.
         """
         body = params.get("Body")
-        upload = sigv4.take_streaming_upload()
+        upload = ctx.streaming_upload
         reader = AwsChunkedReader(body if body is not None else io.BytesIO(), upload) if upload else None
         digests = _Digests()
         tmp = self._spool(reader or body, digests)
@@ -351,7 +352,7 @@ class S3Backend:
         bucket, key = params["Bucket"], params["Key"]
         self._bucket(bucket)
         self._path(bucket, key)  # reject bad keys before reading the body
-        tmp, digests, checksums, params = self._receive(params)
+        tmp, digests, checksums, params = self._receive(ctx, params)
         etag = _quote_etag(digests.md5.hexdigest())
         conditions = {k: params[k] for k in ("IfMatch", "IfNoneMatch") if params.get(k) is not None}
         self._commit_object(bucket, key, tmp, self._record(params, digests.size, etag, checksums), conditions)
@@ -670,7 +671,7 @@ class S3Backend:
 
     def upload_part(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         self._upload(params["UploadId"], params["Bucket"], params["Key"])
-        tmp, digests, checksums, params = self._receive(params)
+        tmp, digests, checksums, params = self._receive(ctx, params)
         etag = _quote_etag(digests.md5.hexdigest())
         self._store_part(params["UploadId"], params["PartNumber"], tmp, digests.size, etag)
         return {"ETag": etag, **checksums}
