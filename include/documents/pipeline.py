@@ -77,7 +77,8 @@ def acquire(params: dict[str, Any], s3: Any, ddb: Any) -> list[dict[str, Any]]:
     todo, skipped = [], 0
     for document in found:
         item = tracking.register(ddb, params["tracking_table"], document)
-        if item.get("stage") == "catalog" and item.get("state") == "done" and item.get("etag") == document["etag"]:
+        # register() starts a changed file (another ETag) over, so a done item is this very file, done.
+        if item.get("stage") == "catalog" and item.get("state") == "done":
             skipped += 1
             continue
         todo.append(document)
