@@ -75,11 +75,12 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-localcloud.txt requ
 	@$(MAKE) pip-check
 	@touch $@
 
-# pip check, minus the one conflict we choose on purpose (requirements-nodeps.txt explains it).
+# pip check, minus the conflicts we choose on purpose (requirements-nodeps.txt explains them).
 pip-check:
-	@out=$$($(BIN)/python -m pip check 2>&1 | grep -v -i '^pyrender 0\.1\.45 has requirement pyopengl==3\.1\.0' || true); \
+	@out=$$($(BIN)/python -m pip check 2>&1 | grep -v -i -e '^pyrender 0\.1\.45 has requirement pyopengl==3\.1\.0' \
+	  -e '^delta-spark 4\.4\.0 has requirement importlib.metadata<=8\.7\.1' || true); \
 	if [[ -n "$$out" && "$$out" != "No broken requirements found." ]]; then echo "$$out"; exit 1; fi; \
-	echo "pip check: ok (pyrender's PyOpenGL==3.1.0 pin deliberately overridden)"
+	echo "pip check: ok (pyrender's PyOpenGL and delta-spark's importlib_metadata pins deliberately overridden)"
 
 # Regenerate constraints.txt from the current venv (after changing requirements*.txt on purpose).
 constraints: ## Refreeze constraints.txt from .venv
