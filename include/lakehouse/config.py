@@ -75,3 +75,19 @@ def to_s3a(uri: str) -> str:
 def to_s3(uri: str) -> str:
     """The inverse of ``to_s3a``."""
     return "s3://" + uri[len("s3a://") :] if uri.startswith("s3a://") else uri
+
+
+def session_conf(*uris: str, local: bool = True) -> dict[str, str]:
+    """spark.* settings for a Delta session touching ``uris``: packages, Delta extensions, single-machine sizing."""
+    conf = {"spark.jars.packages": ",".join(packages(*uris)), **DELTA_CONF}
+    return {**conf, **LOCAL_CONF} if local else conf
+
+
+def local_session(master: str = "local[2]", app_name: str = "loans_delta", extra: dict[str, str] | None = None):  # noqa: ANN201 - pyspark is imported lazily
+    """A Delta-enabled SparkSession in this process (tests, benchmarks); the DAG uses spark-submit instead."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master(master).appName(app_name)
+    for key, value in {**session_conf(), **(extra or {})}.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
