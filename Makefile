@@ -33,10 +33,14 @@ export LOCALCLOUD_SECRET_ACCESS_KEY ?= localcloud-secret
 # (e.g. AIRFLOW_CONN_AWS_DEFAULT='aws://?region_name=eu-west-1') or set it empty and use an IAM role.
 export AIRFLOW_CONN_AWS_DEFAULT ?= {"conn_type":"aws","login":"$(LOCALCLOUD_ACCESS_KEY_ID)","password":"$(LOCALCLOUD_SECRET_ACCESS_KEY)","extra":{"endpoint_url":"http://127.0.0.1:$(LOCALCLOUD_PORT)","region_name":"us-east-1"}}
 
+# Lakehouse: Spark runs in local mode by default (SparkSubmitOperator's spark_default); the Delta tables go here.
+export AIRFLOW_CONN_SPARK_DEFAULT ?= {"conn_type":"spark","host":"local[*]"}
+export LAKEHOUSE_URI ?= file://$(CURDIR)/.lakehouse
+
 APT_PACKAGES := $(shell sed -e 's/\#.*//' packages.txt packages-dev.txt 2>/dev/null | xargs)
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap apt-packages pip-check test lint fmt demo up down bench clean migrate constraints
+.PHONY: help bootstrap apt-packages pip-check spark-jars test lint fmt demo up down bench clean migrate constraints
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -74,6 +78,11 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-localcloud.txt requ
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt -c constraints.txt
 	@$(MAKE) pip-check
 	@touch $@
+
+# The Maven jars the Delta Lake job needs (Delta, and hadoop-aws with the AWS SDK bundle for s3a://), resolved by
+# Spark's Ivy into ~/.ivy2.5.2 once, so that no test or task waits on Maven Central. Instant when they are there.
+spark-jars: bootstrap ## fetch the Spark jars (Delta, hadoop-aws) from Maven Central once
+	@python -m include.lakehouse.jars
 
 # pip check, minus the conflicts we choose on purpose (requirements-nodeps.txt explains them).
 pip-check:
@@ -118,12 +127,12 @@ fmt: bootstrap ## ruff format + ruff check --fix
 
 # pytest gets its own AIRFLOW_HOME (tests/conftest.py makes a temp one), never the developer's .airflow/.
 # Exit code 5 ("no tests collected") counts as a failure.
-test: lint ## lint, then the whole pytest suite
+test: lint spark-jars ## lint, then the whole pytest suite
 	@rc=0; env -u AIRFLOW_HOME pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [[ $$rc -eq 5 ]]; then echo "ERROR: pytest collected no tests"; exit 1; fi; \
 	exit $$rc
 
-demo: migrate ## start localcloud, run the demo DAGs with `airflow dags test`, print artifacts
+demo: migrate spark-jars ## start localcloud, run the demo DAGs with `airflow dags test`, print artifacts
 	@python -u scripts/demo.py
 
 up: migrate ## start localcloud + airflow standalone (UI :8080) in the background
@@ -132,8 +141,8 @@ up: migrate ## start localcloud + airflow standalone (UI :8080) in the backgroun
 down: ## stop what `make up` started
 	@if [[ -x $(BIN)/python ]]; then $(BIN)/python -u scripts/stack.py down; else $(PYTHON) -u scripts/stack.py down; fi
 
-bench: bootstrap ## run every benchmarks/*.py (each prints one table)
+bench: spark-jars ## run every benchmarks/*.py (each prints one table)
 	@for f in benchmarks/*.py; do echo "==> $$f"; python -u "$$f"; done
 
-clean: down ## stop the stack, remove .airflow .localcloud .run (keeps .venv)
-	rm -rf $(CURDIR)/.airflow $(CURDIR)/.localcloud $(CURDIR)/.run
+clean: down ## stop the stack, remove .airflow .localcloud .run .lakehouse (keeps .venv)
+	rm -rf $(CURDIR)/.airflow $(CURDIR)/.localcloud $(CURDIR)/.run $(CURDIR)/.lakehouse

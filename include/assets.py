@@ -6,3 +6,5 @@ from airflow.sdk import Asset
 
 # Emitted by render_synthetic_dataset; extra = {"manifest": s3 uri, "prefix": ..., "version": ..., "images": n}.
 SYNTHETIC_DATASET = Asset(name="synthetic_vision_dataset")
+# Emitted by loans_delta_lake; extra = {"table": uri, "version": n, "rows": n, "quarantined": n, "report": uri}.
+LOANS_CURATED = Asset(name="loans_delta_curated")

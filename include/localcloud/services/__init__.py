@@ -19,6 +19,7 @@ REGISTRY: dict[str, str] = {
     "textract": "include.localcloud.services.textract.protocol",
     "sagemaker": "include.localcloud.services.sagemaker.protocol",
     "sagemaker-a2i-runtime": "include.localcloud.services.a2i_runtime.protocol",
+    "emr-serverless": "include.localcloud.services.emr_serverless.protocol",
 }
 
 
