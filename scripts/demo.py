@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -55,6 +56,7 @@ class DemoDag:
     ledger: tuple[str, str] | None = None  # conf keys of (bucket, project_name): show the trained versions
     documents: tuple[str, str] | None = None  # conf keys of (bucket, tracking_table): show each document's workbook
     evaluation: str | None = None  # conf key of the bucket: show the AutoML evaluation reports in it
+    lakehouse: str | None = None  # conf key of the warehouse URI: show the Delta table's history and version diff
 
 
 # The demo's Custom Labels training budget, unless the environment sets one (LOCALCLOUD_TRAIN_*). A localcloud that
@@ -123,6 +125,17 @@ DEMO_DAGS: list[DemoDag] = [
             "max_runtime_seconds": int(env("DEMO_AUTOML_SECONDS", "90")),
         },
         evaluation="bucket",
+    ),
+    # Generated Lending Club loans -> Delta Lake with local Spark: ingest, evolve, update, MERGE, time travel, OPTIMIZE.
+    DemoDag(
+        dag_id="loans_delta_lake",
+        conf={
+            "warehouse": env("LAKEHOUSE_URI", f"file://{REPO}/.lakehouse"),
+            "rows": int(env("DEMO_LOANS_ROWS", "20000")),
+            "batch_updates": int(env("DEMO_LOANS_UPDATES", "500")),
+            "batch_new": int(env("DEMO_LOANS_NEW", "500")),
+        },
+        lakehouse="warehouse",
     ),
 ]
 
@@ -291,7 +304,54 @@ def evaluation_lines(result: Result, settings: Settings, s3) -> list[str]:
     ]
 
 
+def lakehouse_lines(result: Result) -> list[str]:
+    """The Delta table's history (read from its _delta_log, as any Delta reader would) and the run's version diff."""
+    warehouse = result.dag.conf[result.dag.lakehouse].removeprefix("file://").rstrip("/")
+    log_dir = Path(warehouse) / "loans" / "_delta_log"
+    commits = []
+    for path in sorted(log_dir.glob("*.json")):
+        for line in path.read_text().splitlines():
+            info = json.loads(line).get("commitInfo")
+            if info:
+                commits.append((int(path.stem), info))
+    if not commits:
+        return [f"no Delta table at {log_dir.parent}"]
+    lines = [
+        f"table      {log_dir.parent} ({len(commits)} versions)",
+        "history    version  operation       step                    metrics",
+    ]
+    keys = (
+        "numOutputRows",
+        "numUpdatedRows",
+        "numTargetRowsInserted",
+        "numTargetRowsUpdated",
+        "numAddedFiles",
+        "numRemovedFiles",
+    )
+    for version, info in commits:
+        meta = json.loads(info.get("userMetadata") or "{}")
+        metrics = {k: v for k, v in (info.get("operationMetrics") or {}).items() if k in keys}
+        lines.append(f"           {version:7}  {info['operation']:15} {str(meta.get('step', '')):23} {metrics}")
+    safe = re.sub(r"[^A-Za-z0-9._=-]", "_", result.run_id or "")
+    diff_file = Path(warehouse) / "_airflow" / "results" / result.dag.dag_id / safe / "time_travel.json"
+    if diff_file.exists():
+        travel = json.loads(diff_file.read_text())
+        d = travel["diff"]
+        lines.append(
+            f"diff       v{travel['from_version']} -> v{travel['to_version']}: {d['added']} added, {d['removed']} removed, "
+            f"{d['changed']} changed, {d['unchanged']} unchanged; changed columns {d['changed_by_column']}"
+        )
+        for example in d["examples"][:3]:
+            lines.append(f"           {json.dumps(example, sort_keys=True)[:160]}")
+        lines.append(f"report     {travel.get('report', '')}")
+    quarantine = Path(warehouse) / "loans_quarantine"
+    lines.append(f"quarantine {quarantine} (a Delta table: reason, source row, raw record)")
+    return lines
+
+
 def artifact_lines(result: Result, settings: Settings, s3, ddb) -> list[str]:
+    if result.dag.lakehouse:
+        return lakehouse_lines(result)
     if result.dag.dataset:
         return dataset_lines(result, settings, s3)
     if result.dag.evaluation:

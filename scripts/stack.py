@@ -101,6 +101,9 @@ def project_env(settings: Settings) -> dict[str, str]:
             }
         ),
     )
+    # SparkSubmitOperator's connection: without one the provider assumes YARN.
+    env.setdefault("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": "local[*]"}))
+    env.setdefault("LAKEHOUSE_URI", f"file://{REPO}/.lakehouse")
     return env
 
 

@@ -84,6 +84,7 @@ def test_stack_up_then_down_leaves_no_process(tmp_path):
     assert http_ok(af_health) is None
 
 
+@pytest.mark.timeout(1200)
 def test_demo_runs_and_summarises(tmp_path):
     env = _isolated_env(tmp_path)
     airflow = str(Path(PYTHON).with_name("airflow"))
@@ -96,7 +97,9 @@ def test_demo_runs_and_summarises(tmp_path):
     env.update({"DEMO_TEST_IMAGES_PER_CLASS": "2", "DEMO_TRAIN_SECONDS": "20", "LOCALCLOUD_TRAIN_IMAGE_SIZE": "128"})
     env["DEMO_STATEMENTS"] = "2"
     env.update({"DEMO_AUTOML_ROWS": "800", "DEMO_AUTOML_CANDIDATES": "3", "DEMO_AUTOML_SECONDS": "30"})
-    demo = _run([PYTHON, "scripts/demo.py"], env, timeout=600)
+    env.update({"DEMO_LOANS_ROWS": "300", "DEMO_LOANS_UPDATES": "10", "DEMO_LOANS_NEW": "5"})
+    env["LAKEHOUSE_URI"] = f"file://{tmp_path}/lakehouse"
+    demo = _run([PYTHON, "scripts/demo.py"], env, timeout=900)
     out = demo.stdout + demo.stderr
     assert demo.returncode == 0, out
     assert "== demo summary ==" in out
@@ -129,4 +132,9 @@ def test_demo_runs_and_summarises(tmp_path):
     assert re.search(r"held out\s+160 rows: F1 [01]\.\d{3}, accuracy [01]\.\d{3}, AUC [01]\.\d{3}", out), out
     curve = re.search(r"pr curve\s+s3://\S+\s+-> (\S+)", out)
     assert curve and (REPO / curve.group(1)).read_bytes()[:4] == b"\x89PNG", out
+    # The Delta table's history, step by step, and the diff between the ingest and MERGE versions.
+    assert re.search(r"^loans_delta_lake\s+ok\s+[\d.]+ s", out, re.M), out
+    assert re.search(r"^\s+0\s+WRITE\s+ingest\s", out, re.M), out
+    assert re.search(r"^\s+4\s+MERGE\s+upsert\s", out, re.M), out
+    assert re.search(r"diff\s+v0 -> v4: 5 added, 0 removed, 10 changed", out), out
     assert http_ok(f"http://127.0.0.1:{env['LOCALCLOUD_PORT']}/_localcloud/health") is None

@@ -91,8 +91,13 @@ def session_conf(*uris: str, local: bool = True) -> dict[str, str]:
 
 def local_session(master: str = "local[2]", app_name: str = "loans_delta", extra: dict[str, str] | None = None):  # noqa: ANN201 - pyspark is imported lazily
     """A Delta-enabled SparkSession in this process (tests, benchmarks); the DAG uses spark-submit instead."""
+    import os
+    import sys
+
     from pyspark.sql import SparkSession
 
+    # Python workers (UDFs, RDD code) run this interpreter, not whatever python3 comes first on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in {**session_conf(), **(extra or {})}.items():
         builder = builder.config(key, value)

@@ -27,7 +27,6 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from include.lakehouse import config
 
 JOB_FILE = Path(__file__).resolve().parents[1] / "spark_jobs" / "loans_delta.py"
-RUN_KEY = "{{ dag.dag_id }}/{{ run_id }}"
 
 
 def result_uri(warehouse: str, dag_id: str, run_id: str, task_id: str) -> str:
@@ -48,8 +47,20 @@ def read_text(uri: str, aws_conn_id: str | None = "aws_default") -> str:
     raise ValueError(f"cannot read {uri}: scheme {parsed.scheme!r} is neither file nor s3")
 
 
-def step_arguments(step: str, table: str, result: str, args: Sequence[str]) -> list[str]:
-    return [step, "--table", config.to_s3a(table), "--run-key", RUN_KEY, "--result", config.to_s3a(result), *args]
+def run_key(dag_id: str, run_id: str) -> str:
+    """What the job tags its commits with: a rerun of the same DAG run is recognised by it."""
+    return f"{dag_id}/{run_id}"
+
+
+def step_arguments(step: str, table: str, key: str, result: str, args: Sequence[str]) -> list[str]:
+    return [step, "--table", config.to_s3a(table), "--run-key", key, "--result", config.to_s3a(result), *args]
+
+
+def require_uri(name: str, uri: str) -> None:
+    """A table or warehouse must be an absolute URI: a bare path would land relative to whatever directory the driver
+    happens to run in, and a leftover ``{{`` means the operator ran unrendered."""
+    if "{{" in uri or urlparse(uri).scheme not in ("file", "s3", "s3a"):
+        raise ValueError(f"{name} must be a file://, s3:// or s3a:// URI, got {uri!r}")
 
 
 def _loads(text: str) -> dict[str, Any]:
@@ -92,9 +103,12 @@ class DeltaSparkSubmitOperator(SparkSubmitOperator):
         return result_uri(self.warehouse, self.dag_id, context["run_id"], self.task_id)
 
     def execute(self, context: Any) -> dict[str, Any]:
+        require_uri("table", self.table)
+        require_uri("warehouse", self.warehouse)
         uris = [self.table, self.warehouse, *[a for a in self.step_args if "://" in str(a)]]
         result = self._result_uri(context)
-        self.application_args = step_arguments(self.step, self.table, result, self.step_args)
+        key = run_key(self.dag_id, context["run_id"])
+        self.application_args = step_arguments(self.step, self.table, key, result, self.step_args)
         if self._hook is None:
             self._hook = self._get_hook()
         local = str(self._hook._connection["master"]).startswith("local")
@@ -168,12 +182,16 @@ class DeltaEmrServerlessOperator(EmrServerlessStartJobOperator):
         self.spark_conf = dict(spark_conf or {})
 
     def execute(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        require_uri("table", self.table)
+        require_uri("warehouse", self.warehouse)
         result = result_uri(self.warehouse, self.dag_id, context["run_id"], self.task_id)
         conf = {**config.DELTA_CONF, **self.spark_conf}
         self.job_driver = {
             "sparkSubmit": {
                 "entryPoint": config.to_s3(self.entry_point),
-                "entryPointArguments": step_arguments(self.step, self.table, result, self.step_args),
+                "entryPointArguments": step_arguments(
+                    self.step, self.table, run_key(self.dag_id, context["run_id"]), result, self.step_args
+                ),
                 "sparkSubmitParameters": " ".join(f"--conf {k}={v}" for k, v in conf.items()),
             }
         }
