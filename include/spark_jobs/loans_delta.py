@@ -264,7 +264,8 @@ def validate(raw: DataFrame) -> DataFrame:
     typed = raw.select(
         ROW,
         CORRUPT,
-        F.to_json(F.struct(*present)).alias("record"),
+        # The raw fields as JSON, for the quarantine: only bad rows need them (a duplicate's are its typed values).
+        F.when(F.coalesce(*checks, F.lit("")) != "", F.to_json(F.struct(*present))).alias("record"),
         F.coalesce(*checks, F.lit("")).alias("reason"),
         *[_typed(name, kinds[name]).alias(name) for name in present],
     )
@@ -285,7 +286,9 @@ def _quarantine_rows(bad: DataFrame, source: str, run_key: str | None, step: str
         F.col(ROW).alias("source_row"),
         F.col(KEY).cast("string").alias("loan_id"),
         "reason",
-        F.coalesce(F.col(CORRUPT), F.col("record")).alias("record"),
+        F.coalesce(
+            F.col(CORRUPT), F.col("record"), F.to_json(F.struct(*[n for n, _ in SCHEMA if n in bad.columns]))
+        ).alias("record"),
         F.lit(run_key).cast("string").alias("run"),
         F.lit(step).alias("step"),
         F.current_timestamp().alias("quarantined_at"),
@@ -299,8 +302,8 @@ def _last_metrics(spark: SparkSession, table: str) -> tuple[int, dict[str, str]]
 
 def _split_and_count(spark: SparkSession, source: str, fmt: str | None) -> tuple[DataFrame, int, int, int]:
     """Read and validate ``source``; its rows cached, with counts (in, good, bad) that must add up."""
-    raw = read_raw(spark, source, fmt).cache()  # Spark refuses to filter on _corrupt_record of an uncached CSV scan
-    rows_in = raw.count()
+    raw = read_raw(spark, source, fmt)
+    rows_in = raw.count()  # counted by the reader alone, apart from the validation it is checked against
     checked = validate(raw).cache()
     by_reason = {
         row["good"]: row["count"] for row in checked.groupBy((F.col("reason") == "").alias("good")).count().collect()
@@ -400,6 +403,9 @@ def evolve(
     spark: SparkSession, table: str, run_key: str | None = None, expect_version: int | None = None
 ) -> dict[str, Any]:
     """Add ``funding_type`` and ``excess_int_rate`` by appending no rows with ``mergeSchema``."""
+    done = _commits_of(spark, table, run_key, "evolve")
+    if done:
+        return {"step": "evolve", "table": table, "version": done[-1]["version"], "added": [], "skipped": True}
     check_lineage(spark, table, expect_version, run_key)
     current = spark.read.format("delta").load(table)
     missing = [(n, t) for n, t in EVOLVED if n not in current.columns]
@@ -431,6 +437,14 @@ def update(
 
     Rows that already hold the value are left alone, so a second run updates nothing and commits nothing.
     """
+    done = [
+        c
+        for step in ("update:funding_type", "update:excess_int_rate")
+        for c in _commits_of(spark, table, run_key, step)
+    ]
+    if done:
+        version = max(c["version"] for c in done)
+        return {"step": "update", "table": table, "version": version, "updated_rows": {}, "skipped": True}
     check_lineage(spark, table, expect_version, run_key)
     columns = spark.read.format("delta").load(table).columns
     missing = [n for n, _ in EVOLVED if n not in columns]
@@ -444,7 +458,8 @@ def update(
             target.update(f"({condition}) AND NOT ({column} <=> {value})", {column: F.expr(value)})
         after, metrics = _last_metrics(spark, table)
         updated[column] = int(metrics.get("numUpdatedRows", 0)) if after != before else 0
-    return {"step": "update", "table": table, "version": current_version(spark, table), "updated_rows": updated}
+    version = current_version(spark, table)
+    return {"step": "update", "table": table, "version": version, "updated_rows": updated, "skipped": False}
 
 
 def _derived(df: DataFrame) -> DataFrame:
@@ -482,8 +497,17 @@ def upsert(
     columns = [c for c in target_columns if c in incoming.columns]
     unchanged = " AND ".join(f"t.`{c}` <=> s.`{c}`" for c in columns)
     before = current_version(spark, table)
-    # A batch the table already holds row for row would still make MERGE commit an empty version; skip it.
-    pending = incoming.select(*columns).subtract(target.toDF().select(*columns)).limit(1).count()
+    # A batch the table already holds row for row would still make MERGE commit an empty version, so count first
+    # what it would change: batch rows whose id is new, or whose values differ (ids are unique on both sides).
+    existing = target.toDF().select(*columns).alias("t")
+    differs = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in columns)
+    seen = (
+        incoming.alias("s")
+        .join(existing, F.col(f"s.{KEY}") == F.col(f"t.{KEY}"))
+        .agg(F.count(F.lit(1)).alias("matched"), F.count(F.when(F.expr(differs), 1)).alias("changed"))
+        .first()
+    )
+    pending = seen.changed + (good - seen.matched)
     if pending:
         with tagged_commits(spark, run_key, "upsert"):
             (

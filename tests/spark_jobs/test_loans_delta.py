@@ -186,6 +186,7 @@ def test_update_sets_funding_type_and_excess_rate(spark, lake):
 
 def test_update_again_matches_nothing_and_commits_nothing(spark, lake):
     version = job.current_version(spark, lake["table"])
+    assert job.update(spark, lake["table"], RUN)["skipped"] is True  # this run's retry: recognised
     again = job.update(spark, lake["table"], "another-run")
     assert again["updated_rows"] == {"funding_type": 0, "excess_int_rate": 0}
     assert job.current_version(spark, lake["table"]) == version
