@@ -27,6 +27,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from include.lakehouse import config
 
 JOB_FILE = Path(__file__).resolve().parents[1] / "spark_jobs" / "loans_delta.py"
+EMR_DELTA_JARS = "/usr/share/aws/delta/lib/delta-spark.jar,/usr/share/aws/delta/lib/delta-storage.jar"
 
 
 def result_uri(warehouse: str, dag_id: str, run_id: str, task_id: str) -> str:
@@ -52,8 +53,11 @@ def run_key(dag_id: str, run_id: str) -> str:
     return f"{dag_id}/{run_id}"
 
 
-def step_arguments(step: str, table: str, key: str, result: str, args: Sequence[str]) -> list[str]:
-    return [step, "--table", config.to_s3a(table), "--run-key", key, "--result", config.to_s3a(result), *args]
+def step_arguments(step: str, table: str, key: str, result: str, args: Sequence[str], emrfs: bool = False) -> list[str]:
+    """The job's command line. Spark's own S3 connector is S3A (``s3a://``); EMR's is EMRFS, which reads ``s3://``."""
+    convert = config.to_s3 if emrfs else config.to_s3a
+    uris = [convert(str(a)) if str(a).startswith(("s3://", "s3a://")) else str(a) for a in args]
+    return [step, "--table", convert(table), "--run-key", key, "--result", convert(result), *uris]
 
 
 def require_uri(name: str, uri: str) -> None:
@@ -174,12 +178,14 @@ class DeltaEmrServerlessOperator(EmrServerlessStartJobOperator):
     ) -> None:
         kwargs.setdefault("deferrable", False)
         super().__init__(job_driver={}, **kwargs)
+        # EMR releases ship Delta Lake; these are the jars AWS documents for EMR Serverless (localcloud maps them to
+        # the Maven package).
         self.step = step
         self.table = table
         self.warehouse = warehouse
         self.entry_point = entry_point
         self.step_args = list(step_args)
-        self.spark_conf = dict(spark_conf or {})
+        self.spark_conf = {"spark.jars": EMR_DELTA_JARS, **(spark_conf or {})}
 
     def execute(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         require_uri("table", self.table)
@@ -190,7 +196,7 @@ class DeltaEmrServerlessOperator(EmrServerlessStartJobOperator):
             "sparkSubmit": {
                 "entryPoint": config.to_s3(self.entry_point),
                 "entryPointArguments": step_arguments(
-                    self.step, self.table, run_key(self.dag_id, context["run_id"]), result, self.step_args
+                    self.step, self.table, run_key(self.dag_id, context["run_id"]), result, self.step_args, emrfs=True
                 ),
                 "sparkSubmitParameters": " ".join(f"--conf {k}={v}" for k, v in conf.items()),
             }

@@ -65,7 +65,9 @@ def test_result_paths_are_hadoop_safe_and_arguments_carry_the_run_key():
     assert uri == "s3://lake/_airflow/results/loans_delta_lake/manual__2026-11-30T10_00_00_00_00/ingest.json"
     args = step_arguments("ingest", "s3://lake/loans", run_key("d", "r"), uri, ["--source", "s3://raw/x.csv"])
     assert args[:4] == ["ingest", "--table", "s3a://lake/loans", "--run-key"]
-    assert args[4] == "d/r" and args[6].startswith("s3a://")
+    assert args[4] == "d/r" and args[6].startswith("s3a://") and args[-1] == "s3a://raw/x.csv"
+    emr = step_arguments("ingest", "s3a://lake/loans", "d/r", uri, ["--source", "s3a://raw/x.csv", "7"], emrfs=True)
+    assert emr[2] == "s3://lake/loans" and emr[-2:] == ["s3://raw/x.csv", "7"]
 
 
 def test_read_text_reads_local_and_s3_results(localcloud, monkeypatch, tmp_path, s3):

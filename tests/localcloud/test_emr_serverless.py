@@ -2,10 +2,12 @@
 really run (spark-submit on this machine, S3A on localcloud's S3).
 
 The Spark tests need Java and, on a fresh machine, download hadoop-aws and the AWS SDK bundle once (~690 MB, cached
-in ~/.ivy2.5.2). A Spark job run takes 10-30 s here, so only two of the tests start a SparkSession."""
+in ~/.ivy2.5.2). A Spark job run takes 10-30 s here, so only one of the tests starts a SparkSession; the others'
+job runs are plain Python scripts, still run by spark-submit."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import io
 import os
@@ -18,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
 
-from include.localcloud.services.emr_serverless import constraints, submit
+from include.localcloud.services.emr_serverless import backend, constraints, submit
 from tests.conftest import point_aws_default
 
 ROLE = "arn:aws:iam::000000000000:role/EMRServerlessJobRole"
@@ -29,14 +31,22 @@ CSV_TO_PARQUET = b"""
 import sys
 from pyspark.sql import SparkSession, functions as F
 
-source, target = sys.argv[1], sys.argv[2]
+source, target, table = sys.argv[1], sys.argv[2], sys.argv[3]
 spark = SparkSession.builder.appName("csv-to-parquet").getOrCreate()
 frame = spark.read.csv(source, header=True, inferSchema=True)
 frame.withColumn("amount_x2", F.col("amount") * 2).write.mode("overwrite").parquet(target)
 back = spark.read.parquet(target)
 print(f"rows={back.count()} total={back.agg(F.sum('amount_x2')).first()[0]}")
+frame.write.format("delta").mode("overwrite").save(table)
+print(f"delta rows={spark.read.format('delta').load(table).count()}")
 spark.stop()
 """
+# How EMR Serverless jobs load the Delta Lake jars of the EMR image (localcloud maps them to the Maven package).
+EMR_DELTA = (
+    "--conf spark.jars=/usr/share/aws/delta/lib/delta-spark.jar,/usr/share/aws/delta/lib/delta-storage.jar "
+    "--conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension "
+    "--conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog"
+)
 FAILING = b"""
 print("about to fail", flush=True)
 raise ValueError("boom from the job")
@@ -46,12 +56,10 @@ import time
 print("sleeping", flush=True)
 time.sleep(600)
 """
-SPARK_RANGE = b"""
-from pyspark.sql import SparkSession
-
-spark = SparkSession.builder.getOrCreate()
-print("sum", spark.range(10).groupBy().sum("id").first()[0])
-spark.stop()
+# The operators' test needs a run that succeeds, not Spark's start-up time: the CSV-to-Parquet test runs Spark.
+HELLO = b"""
+import sys
+print("hello from", sys.argv[1])
 """
 
 
@@ -81,12 +89,17 @@ def _application(emr, **extra) -> str:
     ]
 
 
-def _start(emr, app_id: str, entry_point: str, *args: str, log_uri: str | None = None, **extra) -> str:
+def _start(
+    emr, app_id: str, entry_point: str, *args: str, log_uri: str | None = None, parameters: str = "", **extra
+) -> str:
     overrides = {"monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": log_uri}}} if log_uri else {}
+    driver = {"entryPoint": entry_point, "entryPointArguments": list(args)}
+    if parameters:
+        driver["sparkSubmitParameters"] = parameters
     return emr.start_job_run(
         applicationId=app_id,
         executionRoleArn=ROLE,
-        jobDriver={"sparkSubmit": {"entryPoint": entry_point, "entryPointArguments": list(args)}},
+        jobDriver={"sparkSubmit": driver},
         configurationOverrides=overrides,
         **extra,
     )["jobRunId"]
@@ -124,10 +137,25 @@ def _until(condition, timeout: float = 60, what: str = "condition") -> None:
         time.sleep(0.2)
 
 
+def _keys(s3, bucket: str, prefix: str) -> list[str]:
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
+
+
 def _log(s3, log_uri: str, app_id: str, job_id: str, name: str) -> str:
     bucket, _, prefix = log_uri[len("s3://") :].partition("/")
     key = f"{prefix.rstrip('/')}/applications/{app_id}/jobs/{job_id}/SPARK_DRIVER/{name}.gz"
     return gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).decode()
+
+
+def _trigger_event(server, trigger_class, **kwargs):
+    """The first event of a provider trigger (deferrable mode), run to completion here."""
+    trigger = trigger_class(waiter_delay=1, waiter_max_attempts=120, aws_conn_id="aws_default", **kwargs)
+
+    async def first():
+        async for event in trigger.run():
+            return event
+
+    return asyncio.run(first())
 
 
 @pytest.fixture
@@ -188,6 +216,7 @@ def test_hive_job_drivers_and_unparsable_parameters_are_refused(emr):
 # -- applications ------------------------------------------------------------------------------------------------
 def test_application_lifecycle_with_the_providers_waiters(localcloud, emr, monkeypatch):
     from airflow.providers.amazon.aws.hooks.emr import EmrServerlessHook
+    from airflow.providers.amazon.aws.triggers.emr import EmrServerlessStartApplicationTrigger
 
     point_aws_default(localcloud, monkeypatch)
     hook = EmrServerlessHook(aws_conn_id="aws_default")
@@ -210,7 +239,8 @@ def test_application_lifecycle_with_the_providers_waiters(localcloud, emr, monke
     assert app["autoStopConfiguration"] == {"enabled": True, "idleTimeoutMinutes": 15}
     emr.start_application(applicationId=app_id)
     assert emr.get_application(applicationId=app_id)["application"]["state"] == "STARTING"
-    hook.get_waiter("serverless_app_started").wait(applicationId=app_id, WaiterConfig=fast)
+    event = _trigger_event(localcloud, EmrServerlessStartApplicationTrigger, application_id=app_id)
+    assert event.payload == {"status": "success", "application_id": app_id}
     with pytest.raises(ClientError) as exc:
         emr.delete_application(applicationId=app_id)
     assert _code(exc) == "ValidationException"
@@ -242,7 +272,8 @@ def test_tags_on_applications(emr):
 
 # -- job runs ----------------------------------------------------------------------------------------------------
 def test_spark_job_reads_csv_and_writes_parquet_on_s3(localcloud, s3, emr, monkeypatch):
-    """The whole path: auto-start, entry point from S3, s3:// and s3a:// through S3A, the provider's waiter, logs."""
+    """The whole path: auto-start, entry point from S3, s3:// and s3a:// through S3A, EMR's Delta jars, the provider's
+    waiter, the driver's logs."""
     from airflow.providers.amazon.aws.hooks.emr import EmrServerlessHook
 
     point_aws_default(localcloud, monkeypatch)
@@ -251,7 +282,16 @@ def test_spark_job_reads_csv_and_writes_parquet_on_s3(localcloud, s3, emr, monke
     entry = _script(s3, bucket, CSV_TO_PARQUET)
     log_uri = f"s3://{bucket}/logs/"
     app_id = _application(emr)  # never started: StartJobRun auto-starts it
-    job_id = _start(emr, app_id, entry, f"s3://{bucket}/in/loans.csv", f"s3a://{bucket}/out/loans", log_uri=log_uri)
+    job_id = _start(
+        emr,
+        app_id,
+        entry,
+        f"s3://{bucket}/in/loans.csv",
+        f"s3a://{bucket}/out/loans",
+        f"s3://{bucket}/delta/loans",
+        log_uri=log_uri,
+        parameters=EMR_DELTA,
+    )
     assert emr.get_job_run(applicationId=app_id, jobRunId=job_id)["jobRun"]["state"] in ("SUBMITTED", "PENDING")
 
     EmrServerlessHook(aws_conn_id="aws_default").get_waiter("serverless_job_completed").wait(
@@ -264,7 +304,7 @@ def test_spark_job_reads_csv_and_writes_parquet_on_s3(localcloud, s3, emr, monke
     assert emr.get_application(applicationId=app_id)["application"]["state"] == "STARTED"
     assert [j["id"] for j in emr.list_job_runs(applicationId=app_id, states=["SUCCESS"])["jobRuns"]] == [job_id]
 
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="out/loans/")["Contents"]]
+    keys = _keys(s3, bucket, "out/loans/")
     assert "out/loans/_SUCCESS" in keys
     tables = [
         pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read()))
@@ -274,22 +314,40 @@ def test_spark_job_reads_csv_and_writes_parquet_on_s3(localcloud, s3, emr, monke
     rows = sorted(r for t in tables for r in zip(*t.to_pydict().values(), strict=True))
     assert rows == [(1, 10.5, 21.0), (2, 20.0, 40.0), (3, 30.0, 60.0)]
 
-    assert "rows=3 total=121.0" in _log(s3, log_uri, app_id, job_id, "stdout")
+    assert "_delta_log/00000000000000000000.json" in " ".join(_keys(s3, bucket, "delta/loans/"))
+    stdout = _log(s3, log_uri, app_id, job_id, "stdout")
+    assert "rows=3 total=121.0" in stdout and "delta rows=3" in stdout
     assert "SparkContext" in _log(s3, log_uri, app_id, job_id, "stderr")
     assert not (localcloud.data_dir / "emr-serverless-jobs" / job_id / "work").exists()
 
 
-def test_failing_job_is_failed_with_its_exception(s3, emr):
+def test_failing_job_is_failed_with_its_exception(localcloud, s3, emr, monkeypatch):
+    from airflow.providers.amazon.aws.triggers.emr import EmrServerlessStartJobTrigger
+
+    point_aws_default(localcloud, monkeypatch)
     bucket = _bucket(s3)
     log_uri = f"s3://{bucket}/logs"
     app_id = _application(emr)
-    job_id = _start(emr, app_id, _script(s3, bucket, FAILING), log_uri=log_uri)
+    token = uuid.uuid4().hex
+    job_id = _start(emr, app_id, _script(s3, bucket, FAILING), log_uri=log_uri, clientToken=token)
     run = _wait_job(emr, app_id, job_id)
     assert run["state"] == "FAILED"
+    again = emr.start_job_run(
+        applicationId=app_id,
+        executionRoleArn=ROLE,
+        jobDriver=run["jobDriver"],
+        configurationOverrides=run["configurationOverrides"],
+        clientToken=token,
+    )
+    assert again["jobRunId"] == job_id  # clientToken: the same request is the same run, not a second one
     assert run["stateDetails"].startswith("Job failed, please check complete logs in configured logging destination.")
     assert "ExitCode: 1" in run["stateDetails"] and "ValueError: boom from the job" in run["stateDetails"]
     assert "about to fail" in _log(s3, log_uri, app_id, job_id, "stdout")
     assert "Traceback" in _log(s3, log_uri, app_id, job_id, "stdout")  # PythonRunner merges the two
+
+    # Deferrable operators wait in a trigger, on aiobotocore: it sees the same states.
+    event = _trigger_event(localcloud, EmrServerlessStartJobTrigger, application_id=app_id, job_id=job_id)
+    assert event.payload["status"] != "success"
 
     missing = _start(emr, app_id, f"s3://{bucket}/code/missing.py", log_uri=log_uri)
     run = _wait_job(emr, app_id, missing)
@@ -362,7 +420,7 @@ def test_job_runs_survive_a_restart_as_failed(fresh_localcloud):
 
 
 def test_the_providers_operators_end_to_end(localcloud, s3, monkeypatch):
-    """Create (and start), run a Spark job, stop and delete, with the stock operators and their waiters."""
+    """Create (and start), run a job, stop and delete, with the stock operators and their waiters."""
     from airflow.providers.amazon.aws.operators.emr import (
         EmrServerlessCreateApplicationOperator,
         EmrServerlessDeleteApplicationOperator,
@@ -372,7 +430,7 @@ def test_the_providers_operators_end_to_end(localcloud, s3, monkeypatch):
 
     point_aws_default(localcloud, monkeypatch)
     bucket = _bucket(s3)
-    entry = _script(s3, bucket, SPARK_RANGE)
+    entry = _script(s3, bucket, HELLO)
     log_uri = f"s3://{bucket}/logs/"
     waits = {"waiter_delay": 1, "waiter_max_attempts": 300}
     app_id = EmrServerlessCreateApplicationOperator(
@@ -393,12 +451,18 @@ def test_the_providers_operators_end_to_end(localcloud, s3, monkeypatch):
         task_id="run",
         application_id=app_id,
         execution_role_arn=ROLE,
-        job_driver={"sparkSubmit": {"entryPoint": entry, "sparkSubmitParameters": "--conf spark.executor.cores=1"}},
+        job_driver={
+            "sparkSubmit": {
+                "entryPoint": entry,
+                "entryPointArguments": ["airflow"],
+                "sparkSubmitParameters": "--conf spark.executor.cores=1",
+            }
+        },
         configuration_overrides={"monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": log_uri}}},
         **waits,
     ).execute({"ti": ti})
     assert emr.get_job_run(applicationId=app_id, jobRunId=job_id)["jobRun"]["state"] == "SUCCESS"
-    assert "sum 45" in _log(s3, log_uri, app_id, job_id, "stdout")
+    assert "hello from airflow" in _log(s3, log_uri, app_id, job_id, "stdout")
     assert ti.pushed["emr_serverless_s3_logs"]["log_uri"] == log_uri
 
     EmrServerlessStopApplicationOperator(task_id="stop", application_id=app_id, **waits).execute({})
@@ -462,7 +526,16 @@ def test_spark_submit_command_merges_packages_defaults_and_s3a(tmp_path):
         )
 
 
-def test_constraint_messages_follow_aws(localcloud):
+def test_the_job_reaches_localcloud_on_the_loopback_address_the_caller_used():
+    assert backend.endpoint_for("127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert backend.endpoint_for("localhost:4566") == "http://localhost:4566"
+    assert backend.endpoint_for("[::1]:4566") == "http://[::1]:4566"
+    # A Host header naming another machine never gets the job's credentials sent to it.
+    assert backend.endpoint_for("attacker.example:4566") == "http://127.0.0.1:4566"
+    assert backend.endpoint_for("") == "http://127.0.0.1:4566"
+
+
+def test_constraint_messages_follow_aws():
     from include.localcloud.protocols.shapes import service_model
 
     shape = service_model("emr-serverless").operation_model("StartJobRun").input_shape

@@ -315,11 +315,12 @@ class EmrServerlessBackend:
         return self._advance(rows[0])
 
     def _set_app_state(self, app: dict[str, Any], state: str, due: float | None = None) -> None:
-        now = time.time()
+        """Move the application from the state ``app`` was read in (another request may have moved it since)."""
         with self._store.transaction() as db:
             db.execute(
-                "UPDATE applications SET state = ?, due = ?, updated = ?, details = NULL, started = ? WHERE app_id = ?",
-                (state, due, now, app["started"] if state == "STARTED" else None, app["app_id"]),
+                "UPDATE applications SET state = ?, due = ?, updated = ?, details = NULL, started = NULL "
+                "WHERE app_id = ? AND state = ?",
+                (state, due, time.time(), app["app_id"], app["state"]),
             )
 
     def _describe_app(self, app: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
@@ -721,7 +722,10 @@ class EmrServerlessBackend:
             if app["state"] == "STARTED":
                 break
             if app["state"] in ("CREATED", "STOPPED"):
-                self._start(app)  # auto-start (checked at StartJobRun) of an application that was still CREATING
+                if not json.loads(app["config"])["autoStartConfiguration"].get("enabled", True):
+                    self._fail_early(job, f"Application {app['app_id']} is not started and its auto-start is disabled.")
+                    return
+                self._start(app)  # auto-start of an application that was still CREATING at StartJobRun
             elif app["state"] in ("STOPPING", "TERMINATED"):
                 self._fail_early(job, f"Application {app['app_id']} stopped before the job run could start.")
                 return
@@ -745,8 +749,8 @@ class EmrServerlessBackend:
             why = self._wait(proc, job_dir, request)
         finally:
             self._processes.pop(job_id, None)
-        if why == "closing":
-            return
+        if why == "closing" or self._closing.is_set():
+            return  # close() killed the driver and records how the run ended
         self._upload_logs(job)
         if why == "timeout":
             minutes = request.get("executionTimeoutMinutes")
