@@ -150,3 +150,65 @@ def test_a_step_on_s3_reads_and_writes_through_s3a_with_the_connections_credenti
     # The keys reached spark-submit through its environment, not its command line.
     assert localcloud.secret_key not in " ".join(op._hook._build_spark_submit_command(op.application))
     assert op.env_vars["AWS_SECRET_ACCESS_KEY"] == localcloud.secret_key
+
+
+class _TaskInstance:
+    """What EmrServerlessStartJobOperator touches of ``context["ti"]`` (its console links)."""
+
+    def xcom_push(self, key: str, value: object) -> None:
+        pass
+
+
+def test_a_step_on_emr_serverless_runs_the_same_job(localcloud, monkeypatch):
+    """The EMR Serverless engine: the job file staged on S3, one step run by localcloud's EMR Serverless."""
+    from airflow.sdk import DAG
+
+    from include.lakehouse.operators import DeltaEmrServerlessOperator
+    from include.lakehouse.sources import prepare, stage_job
+    from tests.conftest import point_aws_default
+
+    point_aws_default(localcloud, monkeypatch)
+    s3 = localcloud.client("s3")
+    bucket = f"emr-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    warehouse = f"s3://{bucket}/lake"
+    inputs = prepare(warehouse, rows=40, bad_rate=0.05, seed=4, n_updates=2, n_new=2, s3=s3)
+    app_id = localcloud.client("emr-serverless").create_application(
+        name="lakehouse", releaseLabel="emr-7.5.0", type="SPARK"
+    )["applicationId"]
+    with DAG("loans_delta_lake_on_emr", schedule=None):
+        op = DeltaEmrServerlessOperator(
+            task_id="ingest",
+            step="ingest",
+            table=f"{warehouse}/loans",
+            warehouse=warehouse,
+            entry_point=stage_job(warehouse, s3),
+            step_args=["--source", inputs["source"], "--quarantine", f"{warehouse}/loans_quarantine"],
+            application_id=app_id,
+            execution_role_arn="arn:aws:iam::000000000000:role/emr-serverless-lakehouse",
+            waiter_delay=2,
+            waiter_max_attempts=300,
+        )
+    result = op.execute({"run_id": "manual__emr", "ti": _TaskInstance()})
+    assert (result["rows_in"], result["rows_written"], result["rows_quarantined"]) == (40, 38, 2)
+    assert result["table"] == f"s3://{bucket}/lake/loans"
+    assert op.job_driver["sparkSubmit"]["entryPoint"].startswith(f"s3://{bucket}/lake/_code/loans_delta-")
+    log = s3.list_objects_v2(Bucket=bucket, Prefix="lake/loans/_delta_log/")["Contents"]
+    assert any(o["Key"].endswith("00000000000000000000.json") for o in log)
+
+
+def test_the_emr_serverless_engine_is_wired_by_the_deployment(monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from include.lakehouse.operators import DeltaEmrServerlessOperator
+
+    monkeypatch.setenv("LAKEHOUSE_SPARK_ENGINE", "emr-serverless")
+    monkeypatch.setenv("LAKEHOUSE_EMR_APPLICATION_ID", "00abcdef12345678")
+    monkeypatch.setenv("LAKEHOUSE_EMR_ROLE_ARN", "arn:aws:iam::123456789012:role/lakehouse")
+    bag = DagBag(dag_folder=str(Path(__file__).parents[2] / "dags" / "lakehouse" / "loans_delta_lake.py"))
+    assert not bag.import_errors
+    dag = bag.dags["loans_delta_lake"]
+    steps = [t for t in dag.tasks if isinstance(t, DeltaEmrServerlessOperator)]
+    assert {t.task_id for t in steps} == {"ingest", "query", "evolve", "update", "upsert", "time_travel", "maintenance"}
+    assert all(t.application_id == "00abcdef12345678" for t in steps)
+    assert "stage_job_code" in dag.get_task("ingest").upstream_task_ids
