@@ -19,6 +19,8 @@ os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(REPO / "plugins"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 # Airflow puts the plugins folder on sys.path; tests that import plugins directly need the same.
 sys.path.insert(0, str(REPO / "plugins"))
+# Spark jobs started by tests (in-process sessions, spark-submit, localcloud's EMR Serverless) read these defaults.
+os.environ.setdefault("SPARK_CONF_DIR", str(REPO / "tests" / "spark-conf"))
 # Never let a developer's real AWS credentials leak into a test run.
 for _var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
     os.environ.pop(_var, None)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
 import os
 import sys
 import uuid
@@ -39,7 +38,7 @@ def _xcoms(dag_id: str, run_id: str) -> dict:
         return {row.task_id: row.value for row in rows if row.key == "return_value"}
 
 
-def test_the_whole_pipeline_then_reruns_of_its_tasks(dagbag, spark_env, tmp_path, caplog):
+def test_the_whole_pipeline_then_reruns_of_its_tasks(dagbag, spark_env, tmp_path):
     from airflow.exceptions import AirflowException
     from airflow.models.asset import AssetEvent
     from airflow.utils.session import create_session
@@ -99,10 +98,9 @@ def test_the_whole_pipeline_then_reruns_of_its_tasks(dagbag, spark_env, tmp_path
         assert again["version"] == x[task_id]["version"] and again["skipped"] is True, again
     # Another run that last saw version 0 is refused instead of building on a table it did not see.
     stale = _rendered(dag.get_task("evolve"), f"file://{tmp_path}/lake", ["--expect-version", "0"])
-    caplog.set_level(logging.INFO)
-    with pytest.raises(AirflowException, match="Cannot execute"):
+    # The hook's exception quotes the end of spark-submit's output: the job's own error.
+    with pytest.raises(AirflowException, match="ConcurrentWriteError"):
         stale.execute({"run_id": "manual__someone-else"})
-    assert "ConcurrentWriteError" in caplog.text
     assert _history_length(tmp_path / "lake" / "loans") == version + 1
 
 
