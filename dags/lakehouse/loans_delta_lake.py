@@ -96,7 +96,7 @@ def loans_delta_lake():
         from include.lakehouse.sources import prepare
 
         warehouse = params["warehouse"]
-        needs_s3 = "s3://" in warehouse or "s3://" in params["source"] or "s3://" in params["batch"]
+        needs_s3 = any(p.startswith(("s3://", "s3a://")) for p in (warehouse, params["source"], params["batch"]))
         return prepare(
             warehouse,
             params["source"],

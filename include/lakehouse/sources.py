@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from include.datagen import loans as gen
+from include.lakehouse.config import to_s3
 
 
 def _exists(uri: str, s3: Any) -> bool:
@@ -83,10 +84,13 @@ def prepare(
     first records (new ids could collide with loans further down a file this DAG does not read in Python).
     Generated files are named by a hash of what decides their bytes, so a rerun finds them and writes nothing.
     """
-    warehouse = warehouse.rstrip("/")
+    # Python reads and writes through boto3, which knows s3:// only; Spark gets s3a:// later (operators).
+    warehouse, source, batch = to_s3(warehouse.rstrip("/")), to_s3(source), to_s3(batch)
     if source:
         if batch:
             return {"source": source, "batch": batch, "generated": []}
+        if source.lower().endswith((".parquet", ".parq")) or source.endswith("/"):
+            raise ValueError(f"{source}: give a batch too; one is derived only from a CSV extract's first records")
         base = _first_rows(source, max(n_updates * 4, 1000), s3)
         batch_rows = gen.incremental_batch(base, min(n_updates, len(base)), 0, seed)
         key = hashlib.sha256(f"{source}|{n_updates}|{seed}".encode()).hexdigest()[:12]
@@ -115,7 +119,6 @@ def _write_if_missing(uri: str, rows: list[dict[str, str]], s3: Any) -> list[str
 
 def stage_job(warehouse: str, s3: Any) -> str:
     """Upload loans_delta.py for EMR Serverless under a name of its content hash (a rerun uploads nothing new)."""
-    from include.lakehouse.config import to_s3
     from include.lakehouse.operators import JOB_FILE
 
     code = JOB_FILE.read_bytes()

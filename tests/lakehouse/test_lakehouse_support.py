@@ -111,7 +111,9 @@ def test_a_users_extract_gets_a_batch_of_updates_from_its_first_rows(tmp_path, s
     body = s3.get_object(Bucket=bucket, Key=out["batch"].split(f"{bucket}/", 1)[1])["Body"].read().decode()
     batch_ids = [line.split(",")[0] for line in body.splitlines()[1:]]
     assert len(batch_ids) == 5 and set(batch_ids) <= {row["id"] for row in rows}
-    assert sources.prepare(f"s3://{bucket}/lake", out["source"], n_updates=5, s3=s3)["generated"] == []
+    assert sources.prepare(f"s3a://{bucket}/lake", out["source"], n_updates=5, s3=s3)["generated"] == []
+    with pytest.raises(ValueError, match="give a batch too"):
+        sources.prepare(f"s3://{bucket}/lake", f"s3://{bucket}/loans.parquet", s3=s3)
 
 
 def test_emr_serverless_needs_the_job_code_on_s3(tmp_path, s3):
