@@ -1,7 +1,8 @@
 """SageMaker on localcloud: one backend composed of feature modules that share one SQLite store.
 
 Each feature is a mixin holding its operations and contributing its schema (``a2i`` for flow definitions and
-human task UIs, ``automl`` for Autopilot jobs, ``models`` and ``transform`` for models and batch transform).
+human task UIs, ``automl`` for Autopilot jobs, ``models`` and ``transform`` for models and batch transform,
+``notebooks`` for notebook instances and their lifecycle configurations).
 A later feature adds its module, its mixin to :class:`SageMakerBackend` and its schema to ``SCHEMAS``; work
 it runs off the request threads it starts in ``__init__`` and stops in ``close``.
 """
@@ -13,13 +14,15 @@ from pathlib import Path
 
 from include.localcloud.core import ensure_dir
 from include.localcloud.services.s3.backend import S3Backend
-from include.localcloud.services.sagemaker import a2i, automl, models, transform
+from include.localcloud.services.sagemaker import a2i, automl, models, notebooks, transform
 from include.localcloud.store import SqliteStore
 
-SCHEMAS = (a2i.SCHEMA, automl.SCHEMA, models.SCHEMA, transform.SCHEMA)
+SCHEMAS = (a2i.SCHEMA, automl.SCHEMA, models.SCHEMA, transform.SCHEMA, notebooks.SCHEMA)
 
 
-class SageMakerBackend(a2i.A2IResources, automl.AutoMLJobs, models.Models, transform.TransformJobs):
+class SageMakerBackend(
+    a2i.A2IResources, automl.AutoMLJobs, models.Models, transform.TransformJobs, notebooks.NotebookInstances
+):
     def __init__(self, data_dir: Path, s3: S3Backend) -> None:
         self._store = SqliteStore(ensure_dir(Path(data_dir)) / "sagemaker.sqlite", "\n".join(SCHEMAS))
         self._s3 = s3

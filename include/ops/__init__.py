@@ -1,0 +1,1 @@
+"""Operations jobs: what the DAGs in dags/ops/ call."""

@@ -1,0 +1,1 @@
+"""SageMaker notebook instances: the idle-stop decisions and the heartbeat lifecycle configuration."""
