@@ -159,6 +159,7 @@ class _TaskInstance:
 
 def test_a_step_on_emr_serverless_runs_the_same_job(localcloud, monkeypatch):
     """The EMR Serverless engine: the job file staged on S3, one step run by localcloud's EMR Serverless."""
+    from airflow.providers.amazon.aws.hooks.emr import EmrServerlessHook
     from airflow.sdk import DAG
 
     from include.lakehouse.operators import DeltaEmrServerlessOperator
@@ -174,6 +175,10 @@ def test_a_step_on_emr_serverless_runs_the_same_job(localcloud, monkeypatch):
     app_id = localcloud.client("emr-serverless").create_application(
         name="lakehouse", releaseLabel="emr-7.5.0", type="SPARK"
     )["applicationId"]
+    # As on AWS, an application is CREATING for a moment and cannot be started before it is CREATED.
+    EmrServerlessHook(aws_conn_id="aws_default").get_waiter("serverless_app_created").wait(
+        applicationId=app_id, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
     with DAG("loans_delta_lake_on_emr", schedule=None):
         op = DeltaEmrServerlessOperator(
             task_id="ingest",
