@@ -43,3 +43,24 @@ def kill(pid: int | None, job_dir: Path | None = None) -> None:
             return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def orphans(module: str, job_dir: Path) -> list[int]:
+    """Processes of ``module`` still working on ``job_dir`` (one whose pid a crash kept from being recorded, say)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if module.encode() in cmdline and str(job_dir).encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def end(module: str, pid: int | None, job_dir: Path) -> None:
+    """After a crash: stop every process of the job, the recorded ``pid`` and any orphan of ``module`` on it."""
+    for each in {*(p for p in [pid] if p), *orphans(module, job_dir)}:
+        kill(each, job_dir)

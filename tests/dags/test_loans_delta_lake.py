@@ -122,15 +122,8 @@ def test_a_step_on_s3_reads_and_writes_through_s3a_with_the_connections_credenti
     from airflow.sdk import DAG
 
     from include.lakehouse.operators import DeltaSparkSubmitOperator
-    from include.lakehouse.sources import prepare
-    from tests.conftest import point_aws_default
 
-    point_aws_default(localcloud, monkeypatch)
-    s3 = localcloud.client("s3")
-    bucket = f"lake-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=bucket)
-    warehouse = f"s3://{bucket}/lake"
-    inputs = prepare(warehouse, rows=60, bad_rate=0.05, seed=2, n_updates=3, n_new=2, s3=s3)
+    s3, bucket, warehouse, inputs = _lake_on_s3(localcloud, monkeypatch, rows=60)
     with DAG("loans_delta_lake_on_s3", schedule=None):
         op = DeltaSparkSubmitOperator(
             task_id="ingest",
@@ -150,6 +143,19 @@ def test_a_step_on_s3_reads_and_writes_through_s3a_with_the_connections_credenti
     assert op.env_vars["AWS_SECRET_ACCESS_KEY"] == localcloud.secret_key
 
 
+def _lake_on_s3(localcloud, monkeypatch, rows: int) -> tuple:
+    """aws_default on ``localcloud``, a fresh bucket with a warehouse in it, and generated inputs (5% bad rows)."""
+    from include.lakehouse.sources import prepare
+    from tests.conftest import point_aws_default
+
+    point_aws_default(localcloud, monkeypatch)
+    s3 = localcloud.client("s3")
+    bucket = f"lake-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    warehouse = f"s3://{bucket}/lake"
+    return s3, bucket, warehouse, prepare(warehouse, rows=rows, bad_rate=0.05, seed=2, n_updates=2, n_new=2, s3=s3)
+
+
 class _TaskInstance:
     """What EmrServerlessStartJobOperator touches of ``context["ti"]`` (its console links)."""
 
@@ -163,15 +169,9 @@ def test_a_step_on_emr_serverless_runs_the_same_job(localcloud, monkeypatch):
     from airflow.sdk import DAG
 
     from include.lakehouse.operators import DeltaEmrServerlessOperator
-    from include.lakehouse.sources import prepare, stage_job
-    from tests.conftest import point_aws_default
+    from include.lakehouse.sources import stage_job
 
-    point_aws_default(localcloud, monkeypatch)
-    s3 = localcloud.client("s3")
-    bucket = f"emr-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=bucket)
-    warehouse = f"s3://{bucket}/lake"
-    inputs = prepare(warehouse, rows=40, bad_rate=0.05, seed=4, n_updates=2, n_new=2, s3=s3)
+    s3, bucket, warehouse, inputs = _lake_on_s3(localcloud, monkeypatch, rows=40)
     app_id = localcloud.client("emr-serverless").create_application(
         name="lakehouse", releaseLabel="emr-7.5.0", type="SPARK"
     )["applicationId"]

@@ -219,25 +219,9 @@ def failure_details(job_dir: Path, exit_code: int | None) -> str:
     return _details(text)
 
 
-def orphans(job_dir: Path) -> list[int]:
-    """Driver processes still working on ``job_dir`` (one whose pid a crash kept from being recorded, say)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if DRIVER.encode() in cmdline and str(job_dir).encode() in cmdline:
-            found.append(int(entry.name))
-    return found
-
-
 def end_processes(pid: int | None, job_dir: Path) -> None:
     """Kill the job's process group: the recorded driver ``pid`` and any orphan still on ``job_dir``."""
-    for each in {*(p for p in [pid] if p), *orphans(job_dir)}:
-        jobprocs.kill(each, job_dir)
+    jobprocs.end(DRIVER, pid, job_dir)
 
 
 class EmrServerlessBackend:

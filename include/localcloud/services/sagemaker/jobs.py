@@ -220,25 +220,9 @@ def start(job_dir: Path) -> subprocess.Popen:
     return jobprocs.start(RUNNER, job_dir, LOG)
 
 
-def orphans(job_dir: Path) -> list[int]:
-    """Job processes still working on ``job_dir`` (one whose pid a crash kept from being recorded, say)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if RUNNER.encode() in cmdline and str(job_dir).encode() in cmdline:
-            found.append(int(entry.name))
-    return found
-
-
 def end_orphans(pid: int | None, job_dir: Path) -> None:
     """After a crash: stop every process of the job, recorded (``pid``) or not."""
-    for orphan in {*(p for p in [pid] if p), *orphans(job_dir)}:
-        kill(orphan, job_dir)
+    jobprocs.end(RUNNER, pid, job_dir)
 
 
 def kill(pid: int | None, job_dir: Path) -> None:
