@@ -363,3 +363,19 @@ def test_command_line_runs_a_step_and_writes_its_result(spark, lake, tmp_path, c
     assert json.loads(out.read_text())["version"] == job.current_version(spark, lake["table"])
     with pytest.raises(SystemExit):
         job.parser().parse_args(["upsert", "--table", "t"])  # --batch and --quarantine are required
+
+
+def test_the_real_exports_extra_columns_and_summary_lines(spark, tmp_path):
+    """accepted_2007_to_2018Q4.csv.gz has 151 columns and ends with two summary lines; both must be handled."""
+    rows, _ = gen.generate(20, 0.0, 11)
+    extra = ["pymnt_plan_extra", "hardship_flag", "debt_settlement_flag"]
+    lines = [",".join([*gen.COLUMNS, *extra])]
+    lines += [",".join([*(f'"{v}"' for v in row.values()), "", "N", "N"]) for row in rows]
+    lines += ["Total amount funded in policy code 1: 6417608175", "Total amount funded in policy code 2: 1591314"]
+    (tmp_path / "accepted.csv.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    result = job.ingest(spark, f"file://{tmp_path}/accepted.csv.gz", f"file://{tmp_path}/t", f"file://{tmp_path}/q")
+    assert (result["rows_in"], result["rows_written"], result["rows_quarantined"]) == (22, 20, 2)
+    summary = job.read_version(spark, f"file://{tmp_path}/q").collect()
+    assert {r.reason for r in summary} == {"wrong_column_count"}
+    assert sorted(r.record for r in summary)[0].startswith("Total amount funded in policy code 1")
+    assert job.read_version(spark, f"file://{tmp_path}/t").columns == [n for n, _ in job.SCHEMA]
