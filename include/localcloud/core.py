@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,12 @@ class RequestContext:
     host: str = ""
     # An aws-chunked body's verified seed signature and keys (sigv4.StreamingUpload): S3 checks each chunk with it.
     streaming_upload: Any = None
+    # The assumed-role session (iam_policy.Principal) of a request signed with temporary credentials;
+    # None for the local admin credentials, which are the account's root.
+    principal: Any = None
+    # Called as authorize(service, operation, params) once a request is parsed and validated, before the
+    # backend runs it: IAM policy evaluation (and the audit log) for the request's principal.
+    authorize: Callable[[str, str, dict[str, Any]], None] | None = None
 
 
 class AwsError(Exception):

@@ -30,10 +30,12 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import parse_qsl, urlsplit
 
-from include.localcloud import sigv2, sigv4
+from include.localcloud import iam_policy, sigv2, sigv4
 from include.localcloud.core import AwsError, Credentials, RequestContext, ensure_dir
 from include.localcloud.protocols.base import Request, Response, ServiceProtocol
+from include.localcloud.protocols.shapes import service_model
 from include.localcloud.services import build
+from include.localcloud.services.sts.backend import Session, expired_token, unknown_token
 
 log = logging.getLogger("localcloud")
 HEALTH_PATH = "/_localcloud/health"
@@ -84,12 +86,61 @@ class LocalCloud:
         self.by_signing_name: dict[str, list[str]] = {}
         for name, protocol in self.services.items():
             self.by_signing_name.setdefault(protocol.model.signing_name, []).append(name)
+        # Temporary credentials are STS's sessions; what they may do is their role's policies (IAM's).
+        self.sts = getattr(self.services.get("sts"), "backend", None)
+        self.iam = getattr(self.services.get("iam"), "backend", None)
+        self.authorizer = iam_policy.Authorizer.from_env(
+            self._role_policies, lambda service: service_model(service).metadata["protocol"]
+        )
         self.web_routes: dict[str, Callable[[Request], Response]] = {}
         for protocol in self.services.values():
             for prefix, handler in getattr(protocol, "web_routes", {}).items():
                 if not prefix.startswith(WEB_PREFIX) or prefix == HEALTH_PATH:
                     raise ValueError(f"web route {prefix!r} must live under {WEB_PREFIX}")
                 self.web_routes[prefix] = handler
+
+    def _role_policies(self, principal: iam_policy.Principal) -> list[str]:
+        return self.iam.role_policy_documents(principal.role_name, principal.role_id) if self.iam else []
+
+    def _signing_credentials(self, access_key_id: str | None) -> tuple[Credentials, Session | None]:
+        """The secret to verify a request with, and the STS session when the key is a temporary one.
+
+        An unknown key gets the local credentials, whose key id then fails to match: the verifier answers
+        with the service's own unknown-key error."""
+        if not access_key_id or access_key_id == self.credentials.access_key_id or self.sts is None:
+            return self.credentials, None
+        session = self.sts.session(access_key_id)
+        if session is None:
+            return self.credentials, None
+        return Credentials(access_key_id, session.secret_access_key), session
+
+    def _check_session(self, name: str, request: Request, session: Session) -> None:
+        """A request signed with temporary credentials must carry their session token, before they expire."""
+        query = dict(request.query)
+        token = (
+            request.headers.get("x-amz-security-token")
+            or query.get("X-Amz-Security-Token")
+            or query.get("x-amz-security-token")  # SigV2 presigned URLs
+        )
+        if not token:
+            raise sigv4.unknown_access_key(name)
+        if not hmac.compare_digest(token, session.session_token):
+            raise unknown_token(name)
+        if self.sts.now() >= session.expires:
+            raise expired_token(name)
+
+    def _bind_authorization(self, ctx: RequestContext, session: Session | None) -> None:
+        if session is not None:
+            principal = session.principal
+            ctx.principal = principal
+            ctx.authorize = lambda service, op, params: self.authorizer.check(
+                principal, service, op, params, ctx.region
+            )
+        elif self.authorizer.audit.enabled:
+            who = f"arn:aws:iam::{ctx.account_id}:root"
+            ctx.authorize = lambda service, op, params: self.authorizer.record_unevaluated(
+                service, op, params, ctx.region, who
+            )
 
     def close(self) -> None:
         # Reverse build order: a service closes before the services it reads from (Rekognition before S3).
@@ -151,24 +202,32 @@ class LocalCloud:
                 body_sha256 = hashlib.sha256(raw).hexdigest()
                 request.body = io.BytesIO(raw)
             if name == "s3" and sigv2.is_presigned_v2(request.query):
+                credentials, session = self._signing_credentials(dict(request.query).get("AWSAccessKeyId"))
                 ctx.access_key_id = sigv2.verify_presigned(
                     method=request.method,
                     raw_path=request.raw_path,
                     query=request.query,
                     headers=request.headers,
-                    credentials=self.credentials,
+                    credentials=credentials,
                 )
+                if session is not None:
+                    self._check_session(name, request, session)
+                self._bind_authorization(ctx, session)
                 return protocol.handle(ctx, request)
+            credentials, session = self._signing_credentials(sigv4.access_key_of(request.headers, request.query))
             signed = sigv4.verify(
                 method=request.method,
                 raw_path=request.raw_path,
                 query=request.query,
                 headers=request.headers,
                 body_sha256=body_sha256,
-                credentials=self.credentials,
+                credentials=credentials,
                 service_hint=name,
             )
+            if session is not None:
+                self._check_session(name, request, session)
             ctx.region, ctx.access_key_id = signed.region, signed.access_key_id
+            self._bind_authorization(ctx, session)
             ctx.streaming_upload = signed.streaming
             if name == "s3" and isinstance(request.body, BodyReader) and _is_hex_sha256(signed.payload_hash):
                 request.body.expected = signed.payload_hash

@@ -48,7 +48,10 @@ def verify_presigned(
     resource = raw_path  # S3 signs the path as the client encoded it
     if subresources:
         resource += "?" + "&".join(f"{k}={v}" if v else k for k, v in subresources)
-    amz_headers = sorted((k, v.strip()) for k, v in headers.items() if k.startswith("x-amz-"))
+    # x-amz-* query parameters (a session's x-amz-security-token) are signed as if they were headers.
+    amz = {k: v for k, v in headers.items() if k.startswith("x-amz-")}
+    amz.update({k.lower(): v for k, v in query if k.lower().startswith("x-amz-")})
+    amz_headers = sorted((k, v.strip()) for k, v in amz.items())
     string_to_sign = "\n".join(
         [
             method,

@@ -129,6 +129,18 @@ def scope_of(headers: Mapping[str, str], query: list[tuple[str, str]]) -> tuple[
     return scope.region, scope.service
 
 
+def access_key_of(headers: Mapping[str, str], query: list[tuple[str, str]]) -> str | None:
+    """The access key id a SigV4 request claims to be signed with, without verifying anything."""
+    auth = headers.get("authorization", "")
+    try:
+        if auth.startswith(ALGORITHM):
+            return _parse_authorization(auth)[0].access_key_id
+        credential = dict(query).get("X-Amz-Credential")
+        return _parse_scope(credential).access_key_id if credential else None
+    except AwsError:
+        return None
+
+
 def _uri_encode(value: str, *, safe: str = "-_.~") -> str:
     return quote(value, safe=safe)
 
@@ -187,7 +199,7 @@ def _check_clock(amz_date: str, now: datetime, expires: int | None = None) -> No
         )
 
 
-def _error_for_unknown_key(service: str) -> AwsError:
+def unknown_access_key(service: str) -> AwsError:
     # Each service family words this differently; clients match on the code.
     if service == "s3":
         return AwsError("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.", 403)
@@ -261,7 +273,7 @@ def verify(
         payload_hash = headers.get("x-amz-content-sha256") or body_sha256 or EMPTY_SHA256
         canonical_qs = canonical_query(query)
     if scope.access_key_id != credentials.access_key_id:
-        raise _error_for_unknown_key(scope.service)
+        raise unknown_access_key(scope.service)
     if "host" not in signed_headers:
         raise AwsError("SignatureDoesNotMatch", "The host header must be signed.", 403)
 

@@ -14,6 +14,7 @@ from include.localcloud.protocols.base import ServiceProtocol
 REGISTRY: dict[str, str] = {
     "s3": "include.localcloud.services.s3.protocol",
     "dynamodb": "include.localcloud.services.dynamodb.protocol",
+    "iam": "include.localcloud.services.iam.protocol",
     "sts": "include.localcloud.services.sts.protocol",
     "rekognition": "include.localcloud.services.rekognition.protocol",
     "textract": "include.localcloud.services.textract.protocol",

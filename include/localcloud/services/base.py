@@ -31,7 +31,10 @@ def backend_method(backend: object, service: str, operation_name: str) -> Callab
 
 
 def invoke(backend: object, service: str, operation_name: str, ctx: RequestContext, params: dict[str, Any]) -> dict:
-    result = backend_method(backend, service, operation_name)(ctx, params)
+    method = backend_method(backend, service, operation_name)
+    if ctx.authorize is not None:  # policy evaluation sees the validated parameters, before any state changes
+        ctx.authorize(service, operation_name, params)
+    result = method(ctx, params)
     if result is None:
         return {}
     if not isinstance(result, dict):  # a backend bug, not the caller's fault

@@ -7,6 +7,9 @@ from include.localcloud.protocols.query import QueryProtocol
 from include.localcloud.protocols.shapes import service_model
 from include.localcloud.services.sts.backend import StsBackend
 
+# AssumeRole reads roles and their trust policies from IAM.
+REQUIRES = ("iam",)
+
 
 def create(data_dir: Path, peers: Mapping[str, object]) -> QueryProtocol:
-    return QueryProtocol(service_model("sts"), StsBackend())
+    return QueryProtocol(service_model("sts"), StsBackend(data_dir, peers["iam"].backend))
