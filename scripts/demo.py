@@ -15,7 +15,6 @@ import argparse
 import dataclasses
 import json
 import os
-import re
 import sqlite3
 import subprocess
 import sys
@@ -332,8 +331,9 @@ def lakehouse_lines(result: Result) -> list[str]:
         meta = json.loads(info.get("userMetadata") or "{}")
         metrics = {k: v for k, v in (info.get("operationMetrics") or {}).items() if k in keys}
         lines.append(f"           {version:7}  {info['operation']:15} {str(meta.get('step', '')):23} {metrics}")
-    safe = re.sub(r"[^A-Za-z0-9._=-]", "_", result.run_id or "")
-    diff_file = Path(warehouse) / "_airflow" / "results" / result.dag.dag_id / safe / "time_travel.json"
+    from include.lakehouse.config import result_uri
+
+    diff_file = Path(result_uri(warehouse, result.dag.dag_id, result.run_id or "", "time_travel"))
     if diff_file.exists():
         travel = json.loads(diff_file.read_text())
         d = travel["diff"]

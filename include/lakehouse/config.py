@@ -10,6 +10,7 @@ brings the AWS SDK v2 bundle, about 690 MB, hence only when a path is s3a://). s
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlparse
 
 DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
@@ -71,6 +72,12 @@ def s3a_conf(
         conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
         conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = "true" if parsed.scheme == "https" else "false"
     return conf
+
+
+def result_uri(warehouse: str, dag_id: str, run_id: str, task_id: str) -> str:
+    """Where a step's result JSON goes. Hadoop paths cannot hold ':' in a name, which run ids have."""
+    safe = re.sub(r"[^A-Za-z0-9._=-]", "_", run_id)
+    return f"{warehouse.rstrip('/')}/_airflow/results/{dag_id}/{safe}/{task_id}.json"
 
 
 def to_s3a(uri: str) -> str:

@@ -14,7 +14,7 @@ Airflow and boto3 see ``s3://``: the helpers in ``config`` convert.
 
 from __future__ import annotations
 
-import re
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,15 +25,10 @@ from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOper
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
 from include.lakehouse import config
+from include.lakehouse.config import result_uri
 
 JOB_FILE = Path(__file__).resolve().parents[1] / "spark_jobs" / "loans_delta.py"
 EMR_DELTA_JARS = "/usr/share/aws/delta/lib/delta-spark.jar,/usr/share/aws/delta/lib/delta-storage.jar"
-
-
-def result_uri(warehouse: str, dag_id: str, run_id: str, task_id: str) -> str:
-    """Where a step's result JSON goes. Hadoop paths cannot hold ':' in a name, which run ids have."""
-    safe = re.sub(r"[^A-Za-z0-9._=-]", "_", run_id)
-    return f"{warehouse.rstrip('/')}/_airflow/results/{dag_id}/{safe}/{task_id}.json"
 
 
 def read_text(uri: str, aws_conn_id: str | None = "aws_default") -> str:
@@ -65,12 +60,6 @@ def require_uri(name: str, uri: str) -> None:
     happens to run in, and a leftover ``{{`` means the operator ran unrendered."""
     if "{{" in uri or urlparse(uri).scheme not in ("file", "s3", "s3a"):
         raise ValueError(f"{name} must be a file://, s3:// or s3a:// URI, got {uri!r}")
-
-
-def _loads(text: str) -> dict[str, Any]:
-    import json
-
-    return json.loads(text)
 
 
 class DeltaSparkSubmitOperator(SparkSubmitOperator):
@@ -131,7 +120,7 @@ class DeltaSparkSubmitOperator(SparkSubmitOperator):
         # The hook was built before conf was final: rebuild it so that spark-submit gets the conf above.
         self._hook = self._get_hook()
         super().execute(context)
-        return _loads(read_text(result, self.aws_conn_id))
+        return json.loads(read_text(result, self.aws_conn_id))
 
 
 def s3a_settings(aws_conn_id: str | None) -> tuple[dict[str, str], dict[str, str]]:
@@ -202,9 +191,9 @@ class DeltaEmrServerlessOperator(EmrServerlessStartJobOperator):
             }
         }
         super().execute(context, event)
-        return _loads(read_text(config.to_s3(result), self.aws_conn_id))
+        return json.loads(read_text(config.to_s3(result), self.aws_conn_id))
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         super().execute_complete(context, event)
         result = result_uri(self.warehouse, self.dag_id, context["run_id"], self.task_id)
-        return _loads(read_text(config.to_s3(result), self.aws_conn_id))
+        return json.loads(read_text(config.to_s3(result), self.aws_conn_id))

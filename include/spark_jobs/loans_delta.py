@@ -120,11 +120,11 @@ def tagged_commits(spark: SparkSession, run_key: str | None, step: str) -> Itera
         spark.conf.unset(key)
 
 
-def history(spark: SparkSession, table: str) -> list[dict[str, Any]]:
-    """The table's commits, oldest first, as JSON-able dicts."""
+def history(spark: SparkSession, table: str, limit: int | None = None) -> list[dict[str, Any]]:
+    """The table's commits (the last ``limit`` of them), oldest first, as JSON-able dicts."""
     rows = (
         DeltaTable.forPath(spark, table)
-        .history()
+        .history(limit)
         .select(
             "version",
             F.date_format("timestamp", "yyyy-MM-dd HH:mm:ss.SSS").alias("timestamp"),
@@ -166,7 +166,11 @@ def _commits_of(spark: SparkSession, table: str, run_key: str | None, step: str)
     """This run's earlier commits of ``step`` (empty without a run key: nothing to recognise a rerun by)."""
     if run_key is None or not DeltaTable.isDeltaTable(spark, table):
         return []
-    return [c for c in history(spark, table) if c["run"] == run_key and c["step"] == step]
+    return _of_run(history(spark, table), run_key, step)
+
+
+def _of_run(commits: list[dict[str, Any]], run_key: str | None, step: str) -> list[dict[str, Any]]:
+    return [c for c in commits if run_key is not None and c["run"] == run_key and c["step"] == step]
 
 
 def check_lineage(spark: SparkSession, table: str, expect_version: int | None, run_key: str | None) -> None:
@@ -299,7 +303,7 @@ def _quarantine_rows(bad: DataFrame, source: str, run_key: str | None, step: str
 
 
 def _last_metrics(spark: SparkSession, table: str) -> tuple[int, dict[str, str]]:
-    last = history(spark, table)[-1]
+    (last,) = history(spark, table, limit=1)
     return last["version"], last["metrics"]
 
 
@@ -663,7 +667,7 @@ def maintenance(
     if keep_version is not None:
         _guard_version(spark, table, commits, keep_version, retention_hours)
     target = DeltaTable.forPath(spark, table)
-    done = [c for c in commits if run_key is not None and c["run"] == run_key and c["step"] == "maintenance"]
+    done = _of_run(commits, run_key, "maintenance")
     optimize: dict[str, Any]
     if done:
         optimize = {"version": done[0]["version"], "skipped": True}
