@@ -43,13 +43,19 @@ class LocalCloudProcess:
         self.keep_credentials_env = keep_credentials_env
         self.extra_env = env or {}  # the server's own settings (e.g. a training budget), kept across restarts
         self.proc: subprocess.Popen | None = None
+        # Every server keeps an IAM audit log, so a DAG test can hold its role to the calls it made.
+        self.audit_log = Path(
+            self.extra_env.get("LOCALCLOUD_IAM_AUDIT_LOG")
+            or os.environ.get("LOCALCLOUD_IAM_AUDIT_LOG")
+            or self.data_dir.parent / f"{self.data_dir.name}-iam-audit.jsonl"
+        )
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> LocalCloudProcess:
-        env = {**os.environ, "PYTHONPATH": str(REPO), **self.extra_env}
+        env = {**os.environ, "PYTHONPATH": str(REPO), **self.extra_env, "LOCALCLOUD_IAM_AUDIT_LOG": str(self.audit_log)}
         if not self.keep_credentials_env:
             env.pop("LOCALCLOUD_ACCESS_KEY_ID", None)
             env.pop("LOCALCLOUD_SECRET_ACCESS_KEY", None)

@@ -424,12 +424,20 @@ def evaluate(
 
 
 def trust_allows(
-    trust: Policy, caller_arns: Iterable[str], account: str, context: Mapping[str, Any], action: str = "sts:AssumeRole"
+    trust: Policy,
+    caller_arns: Iterable[str],
+    account: str,
+    context: Mapping[str, Any],
+    action: str = "sts:AssumeRole",
+    *,
+    service: str | None = None,
 ) -> bool:
     """Does a role's trust policy let a caller (known by ``caller_arns``) perform ``action`` on it?
 
     A principal of ``"*"``, the account (``arn:aws:iam::<account>:root`` or the bare account id) or one of
     the caller's ARNs matches; conditions (``sts:ExternalId`` ...) must hold; an explicit deny wins.
+    With ``service`` (``glue.amazonaws.com``) the caller is that AWS service assuming the role on a user's
+    behalf: only a ``Service`` principal naming it (or ``"*"``) matches, never the account's ``AWS`` ones.
     """
     context = {k.lower(): v for k, v in context.items()}
     callers = set(caller_arns)
@@ -438,6 +446,8 @@ def trust_allows(
     def principal_matches(principals: Mapping[str, tuple[str, ...]]) -> bool:
         if "*" in principals:
             return True
+        if service is not None:
+            return service in principals.get("Service", ())
         ids = principals.get("AWS", ())
         return any(p == "*" or p in account_ids or p in callers for p in ids)
 
@@ -606,7 +616,11 @@ def _sts_targets(operation: str, params: Mapping[str, Any]) -> list[Target]:
     return [Target(f"sts:{operation}", "*")]
 
 
-MAPPED_SERVICES = ("s3", "dynamodb", "sts", "iam")
+MAPPED_SERVICES = (
+    "s3", "dynamodb", "sts", "iam",
+    # Mapped in include/localcloud/iam_mapping.py.
+    "rekognition", "textract", "sagemaker", "sagemaker-a2i-runtime", "emr-serverless", "glue",
+)  # fmt: skip
 
 
 def request_targets(
@@ -630,6 +644,11 @@ def request_targets(
         return _iam_targets(operation, params, account)
     if service == "sts":
         return _sts_targets(operation, params)
+    if service in MAPPED_SERVICES:
+        # Imported here: iam_mapping imports Target from this module.
+        from include.localcloud.iam_mapping import service_targets
+
+        return service_targets(service, operation, params, region, account)
     raise UnmappedRequest(f"localcloud does not map {service} requests to IAM actions yet")
 
 
@@ -761,7 +780,14 @@ class Authorizer:
         for t in targets:
             reason = "local admin credentials"
             self.audit.write(
-                {**base, "action": t.action, "resource": t.resource, "decision": "Allow", "reason": reason}
+                {
+                    **base,
+                    "action": t.action,
+                    "resource": t.resource,
+                    "context": dict(t.context),
+                    "decision": "Allow",
+                    "reason": reason,
+                }
             )
 
     def check(self, principal: Principal, service: str, operation: str, params: Mapping[str, Any], region: str) -> None:
@@ -796,6 +822,8 @@ class Authorizer:
                     **base,
                     "action": target.action,
                     "resource": target.resource,
+                    # the request's own condition keys (s3:prefix ...), so a policy can be re-checked offline
+                    "context": dict(target.context),
                     "decision": "Allow" if decision.allowed else "Deny",
                     "reason": decision.reason,
                 }

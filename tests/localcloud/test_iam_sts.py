@@ -350,7 +350,7 @@ def test_other_services_map_to_actions_and_resources() -> None:
     listing = request_targets("s3", "ListObjectsV2", {"Bucket": "b", "Prefix": "p/", "Delimiter": "/"})
     assert listing == [Target("s3:ListBucket", "arn:aws:s3:::b", {"s3:prefix": "p/", "s3:delimiter": "/"})]
     with pytest.raises(iam_policy.UnmappedRequest):
-        request_targets("textract", "StartDocumentAnalysis", {})
+        request_targets("kinesis", "PutRecord", {})
 
 
 # -- IAM --------------------------------------------------------------------------------------------------
@@ -507,10 +507,14 @@ def test_dynamodb_tables_not_granted_are_denied(tenants, tenant_a) -> None:
     assert _code(_error(ddb.list_tables)) == "AccessDeniedException"
 
 
-def test_unmapped_services_deny_assumed_roles_with_a_clear_message(tenants, tenant_a) -> None:
+def test_other_services_are_evaluated_too(tenants, tenant_a) -> None:
+    # Textract and the other ML services are mapped (include/localcloud/iam_mapping.py): not granted, denied.
     error = _error(_client(tenants, tenant_a, "textract").get_document_analysis, JobId="x" * 64)
     assert _code(error) == "AccessDeniedException"
-    assert "localcloud does not map textract requests to IAM actions yet" in error.response["Error"]["Message"]
+    assert error.response["Error"]["Message"].endswith(
+        "textract:GetDocumentAnalysis on resource: * because no identity-based policy allows the "
+        "textract:GetDocumentAnalysis action"
+    )
 
 
 def test_session_policy_narrows_the_role(tenants) -> None:

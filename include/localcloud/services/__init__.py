@@ -21,6 +21,7 @@ REGISTRY: dict[str, str] = {
     "sagemaker": "include.localcloud.services.sagemaker.protocol",
     "sagemaker-a2i-runtime": "include.localcloud.services.a2i_runtime.protocol",
     "emr-serverless": "include.localcloud.services.emr_serverless.protocol",
+    "glue": "include.localcloud.services.glue.protocol",
 }
 
 

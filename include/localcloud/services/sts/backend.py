@@ -4,6 +4,8 @@ The local admin credentials are the account's principal, ``arn:aws:iam::<account
 checks the role's trust policy against the caller, then issues temporary credentials (``ASIA...`` key id,
 secret, session token) kept in ``sts.sqlite`` until they expire. The server accepts requests signed with
 them (see :meth:`StsBackend.session`), and the role's policies decide what those requests may do.
+Services that run work as a user's role (Glue job runs) get their sessions from
+:meth:`StsBackend.assume_role_for_service`, which checks the trust policy for the service principal instead.
 
 ``LOCALCLOUD_STS_MAX_SESSION_SECONDS`` is a localcloud-only testing hook: it caps every session's lifetime
 (and the Expiration reported) so that expiry can be tested without waiting the 15-minute minimum.
@@ -23,12 +25,13 @@ from typing import Any
 
 from include.localcloud.core import AwsError, RequestContext
 from include.localcloud.iam_policy import PolicyError, Principal, parse_policy, trust_allows
-from include.localcloud.services.iam.backend import IamBackend, new_id
+from include.localcloud.services.iam.backend import IamBackend, new_id, role_arn
 from include.localcloud.store import SqliteStore
 
 MAX_SESSION_ENV = "LOCALCLOUD_STS_MAX_SESSION_SECONDS"
 DEFAULT_DURATION = 3600
 CHAINED_MAX_DURATION = 3600  # a role session assuming another role gets at most an hour
+SERVICE_MIN_DURATION, SERVICE_MAX_DURATION = 900, 43200  # STS's bounds for any role session
 PACKED_POLICY_MAX = 2048  # the session policy's size budget; PackedPolicySize is a percentage of it
 
 SCHEMA = """
@@ -175,6 +178,24 @@ class StsBackend:
                 raise AwsError(
                     "PackedPolicyTooLarge", f"Packed size of consumed provided policies exceeds 100% ({packed}%)."
                 )
+        out = self._issue(row, arn, session_name, duration, ctx.account_id, policy, params.get("SourceIdentity"))
+        if packed is not None:
+            out["PackedPolicySize"] = packed
+        if params.get("SourceIdentity"):
+            out["SourceIdentity"] = params["SourceIdentity"]
+        return out
+
+    def _issue(
+        self,
+        row: Any,
+        arn: str,
+        session_name: str,
+        duration: int,
+        account: str,
+        policy: str | None = None,
+        source_identity: str | None = None,
+    ) -> dict[str, Any]:
+        """Store a new session for the role ``row`` and answer AssumeRole's Credentials and AssumedRoleUser."""
         cap = os.environ.get(MAX_SESSION_ENV)
         lifetime = min(duration, int(cap)) if cap else duration
         now = self.now()
@@ -196,12 +217,12 @@ class StsBackend:
                     row["role_id"],
                     session_name,
                     policy,
-                    params.get("SourceIdentity"),
+                    source_identity,
                     now.isoformat(),
                     expires.isoformat(),
                 ),
             )
-        out: dict[str, Any] = {
+        return {
             "Credentials": {
                 "AccessKeyId": key,
                 "SecretAccessKey": secret,
@@ -210,11 +231,48 @@ class StsBackend:
             },
             "AssumedRoleUser": {
                 "AssumedRoleId": f"{row['role_id']}:{session_name}",
-                "Arn": f"arn:aws:sts::{ctx.account_id}:assumed-role/{row['name']}/{session_name}",
+                "Arn": f"arn:aws:sts::{account}:assumed-role/{row['name']}/{session_name}",
             },
         }
-        if packed is not None:
-            out["PackedPolicySize"] = packed
-        if params.get("SourceIdentity"):
-            out["SourceIdentity"] = params["SourceIdentity"]
-        return out
+
+    def assume_role_for_service(
+        self,
+        role: str,
+        service: str,
+        session_name: str,
+        duration: int,
+        account: str,
+        context: dict[str, Any] | None = None,
+        policy: str | None = None,
+    ) -> dict[str, Any]:
+        """Credentials for ``role`` (a role ARN, or a bare name as Glue accepts) issued to an AWS service
+        principal (``glue.amazonaws.com``) that runs work as the role, the way AWS services assume a user's
+        role on their behalf. The role's trust policy must allow that service principal. A session ``policy``
+        (Glue's ExecutionRoleSessionPolicy) narrows the session as AssumeRole's Policy does; the caller checks it.
+
+        ``duration`` is clamped to STS's 15 minutes .. 12 hours, not to the role's MaxSessionDuration: on AWS
+        the service refreshes its session for as long as the work runs, here one session covers it all.
+        Raises AccessDenied, with the reason in the message, when the role is missing or does not trust the
+        service.
+        """
+        if role.startswith("arn:"):
+            parsed = _parse_role_arn(role)
+            if parsed is None:
+                raise AwsError("ValidationError", f"{role} is not a valid IAM role ARN.")
+            role_account, path, role_name = parsed
+        else:
+            role_account, path, role_name = account, None, role
+        row = self.iam.role_row(role_name)
+        if role_account != account or row is None or (path is not None and row["path"] != path):
+            raise AwsError("AccessDenied", f"The role {role} does not exist in account {account}.", 403)
+        arn = role_arn(account, row["path"], row["name"])
+        trust_context = {"aws:PrincipalServiceName": service, "aws:SourceAccount": account, **(context or {})}
+        if not trust_allows(parse_policy(row["trust"], "trust"), [], account, trust_context, service=service):
+            raise AwsError(
+                "AccessDenied",
+                f"Service {service} is not authorized to perform: sts:AssumeRole on resource: {arn}: the role's "
+                f'trust policy must allow {{"Principal": {{"Service": "{service}"}}, "Action": "sts:AssumeRole"}}.',
+                403,
+            )
+        lifetime = max(min(duration, SERVICE_MAX_DURATION), SERVICE_MIN_DURATION)
+        return self._issue(row, arn, session_name, lifetime, account, policy)
