@@ -52,16 +52,56 @@ def ddb(localcloud):
     return localcloud.client("dynamodb")
 
 
-def point_aws_default(server: LocalCloudProcess, monkeypatch: pytest.MonkeyPatch) -> dict:
-    """Point the aws_default connection at ``server`` (LOCAL-ONLY credentials)."""
-    conn = {
-        "conn_type": "aws",
-        "login": server.access_key,
-        "password": server.secret_key,
-        "extra": {"endpoint_url": server.endpoint, "region_name": "us-east-1"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
+def point_aws_default(
+    server: LocalCloudProcess,
+    monkeypatch: pytest.MonkeyPatch,
+    family: str | None = None,
+    settings: dict[str, str] | None = None,
+) -> dict:
+    """Point the aws_default connection at ``server`` (LOCAL-ONLY credentials).
+
+    With ``family``, the connection assumes that DAG family's least-privilege role (``include/iam``), created in
+    ``server`` for the test's ``settings`` (its buckets, tables, names): localcloud then enforces the generated
+    policy on every call the DAG makes, and ``assert_least_privilege`` checks it against the audit log.
+    """
+    extra: dict = {"endpoint_url": server.endpoint, "region_name": "us-east-1"}
+    conn = {"conn_type": "aws", "login": server.access_key, "password": server.secret_key, "extra": extra}
+    if family is not None:
+        import uuid
+
+        from include.iam import roles
+
+        role_arn = roles.ensure_family_role(
+            server.client("iam"), family, settings, account=ACCOUNT, worker_arn=ROOT_ARN
+        )
+        session = f"test-{family}-{uuid.uuid4().hex[:8]}"
+        extra.update(
+            role_arn=role_arn,
+            assume_role_kwargs={"RoleSessionName": session},
+            service_config={"sts": {"endpoint_url": server.endpoint}},
+        )
+        conn["session_arn"] = role_arn.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/") + f"/{session}"
+        conn["family"], conn["settings"] = family, dict(settings or {})
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_DEFAULT", json.dumps({k: conn[k] for k in ("conn_type", "login", "password", "extra")})
+    )
     return conn
+
+
+ACCOUNT = "000000000000"
+ROOT_ARN = f"arn:aws:iam::{ACCOUNT}:root"  # localcloud's admin credentials stand in for the workers' role
+
+
+def assert_least_privilege(server: LocalCloudProcess, conn: dict, dag_id: str) -> None:
+    """Every call the DAG made with its family role is allowed by the DAG's own statements, and every action those
+    statements grant was used (``include.iam.coverage``)."""
+    from include.iam import coverage, policies, roles
+    from include.localcloud.iam_policy import read_audit_log
+
+    family = roles.family(conn["family"])
+    records = coverage.session_records(read_audit_log(server.audit_log), conn["session_arn"])
+    result = coverage.check(records, policies.dag_policy(family, dag_id, conn["settings"]))
+    assert result.ok, f"{dag_id} under role {family.role}:\n{result.explain()}"
 
 
 @pytest.fixture

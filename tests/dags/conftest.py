@@ -58,3 +58,18 @@ def training_cloud(tmp_path_factory):
     server = LocalCloudProcess(tmp_path_factory.mktemp("training-cloud") / "data", env=TRAINING_BUDGET).start()
     yield server
     server.stop()
+
+
+def task_states(dag_id: str, run_id: str) -> dict[str, str]:
+    """task_id (with the rendered map index for mapped tasks) -> state, for a run's assertions and messages."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
+        return {
+            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.rendered_map_index or ti.map_index}]"): str(
+                ti.state
+            )
+            for ti in tis
+        }

@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 
+from tests.conftest import assert_least_privilege, point_aws_default
+
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
 
@@ -19,10 +21,12 @@ def _items(ddb, table: str) -> dict[str, dict]:
     return {item["run_id"]["S"]: item for item in items}
 
 
-def test_smoke_dag_runs_end_to_end_and_reruns_idempotently(aws_default, localcloud, dagbag, s3, ddb):
+def test_smoke_dag_runs_end_to_end_and_reruns_idempotently(localcloud, dagbag, s3, ddb, monkeypatch):
     dag = dagbag.dags["localcloud_smoke"]
     suffix = uuid.uuid4().hex[:8]
     conf = {"bucket": f"smoke-{suffix}", "table": f"smoke-runs-{suffix}"}
+    # The DAG runs as the foundation family's least-privilege role, generated for this test's bucket and table.
+    conn = point_aws_default(localcloud, monkeypatch, family="foundation", settings=conf)
 
     first = dag.test(run_conf=conf)
     assert first.state == "success", f"first run ended {first.state}"
@@ -48,3 +52,4 @@ def test_smoke_dag_runs_end_to_end_and_reruns_idempotently(aws_default, localclo
     assert sorted(_items(ddb, conf["table"])) == sorted([first.run_id, second.run_id])
     # The first run's object is untouched.
     assert json.loads(s3.get_object(Bucket=conf["bucket"], Key=key1)["Body"].read()) == manifest
+    assert_least_privilege(localcloud, conn, "localcloud_smoke")

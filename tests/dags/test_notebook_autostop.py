@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import point_aws_default
+from tests.conftest import assert_least_privilege, point_aws_default
 from tests.localcloud_process import LocalCloudProcess
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -79,7 +79,8 @@ def _reports(s3) -> dict[str, bytes]:
 
 
 def test_stops_exactly_the_idle_instances_and_reruns_change_nothing(cloud, dagbag, monkeypatch):
-    point_aws_default(cloud, monkeypatch)
+    settings = {"bucket": BUCKET, "heartbeat_prefix": "hb", "report_prefix": "reports"}
+    conn = point_aws_default(cloud, monkeypatch, family="ops", settings=settings)
     sm, s3 = cloud.client("sagemaker"), cloud.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     names = {
@@ -160,3 +161,4 @@ def test_stops_exactly_the_idle_instances_and_reruns_change_nothing(cloud, dagba
         [names["busy"], names["exempt"]]
     )
     assert _statuses(sm) == expected
+    assert_least_privilege(cloud, conn, "notebook_autostop")
