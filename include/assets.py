@@ -8,3 +8,6 @@ from airflow.sdk import Asset
 SYNTHETIC_DATASET = Asset(name="synthetic_vision_dataset")
 # Emitted by loans_delta_lake; extra = {"table": uri, "version": n, "rows": n, "quarantined": n, "report": uri}.
 LOANS_CURATED = Asset(name="loans_delta_curated")
+# Emitted by publish_labelled_data (or POST /api/v2/assets/events); schedules autopilot_batch_predictions.
+# extra = {"dataset_uri": s3:// CSV with a header and the target column, "rows": n, "sha256": ...}.
+CHURN_LABELLED_DATA = Asset(name="churn_labelled_data")

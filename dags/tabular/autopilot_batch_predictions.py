@@ -1,4 +1,5 @@
-"""Churn (or any CSV) -> SageMaker Autopilot -> chosen candidate -> model with response keys -> batch transform -> report."""
+"""Labelled CSV (Asset event or param) -> Autopilot -> candidate -> model -> batch transform on a fixed holdout ->
+report -> champion/challenger decision. Also the small producer of that Asset, publish_labelled_data."""
 
 from __future__ import annotations
 
@@ -10,33 +11,54 @@ from airflow.providers.amazon.aws.operators.sagemaker import (
 )
 from airflow.sdk import Param, dag, task
 
+from include.assets import CHURN_LABELLED_DATA
+
 AWS_CONN_ID = "aws_default"
 
 DOC_MD = """
 ### autopilot_batch_predictions
 
-1. **prepare_data**: the training CSV (`dataset_uri`, or the generated 21-attribute churn data) is split into a
-   training set (with the target) and a held-out set: features without the target for batch transform, and the
-   labels for the evaluation.
+Trains a tabular model with SageMaker Autopilot and keeps it only if it beats the current champion. Runs whenever
+labelled data lands (the `churn_labelled_data` Asset, e.g. from `publish_labelled_data`), or by hand.
+
+1. **prepare_data**: the data is the `dataset_uri` param, else the triggering asset event's `dataset_uri`, else (by
+   hand) the generated 21-attribute churn data. The **fixed holdout** of (bucket, prefix, target) lives under
+   `s3://<bucket>/<prefix>/registry/<target>/holdout/`: made once from the first dataset (`holdout_fraction`),
+   never overwritten, its sha256 recorded. Rows whose features are in it are dropped from every training set.
 2. **automl** (`SageMakerAutoMLOperator`, CreateAutoMLJob v1): `target`, `problem_type`, `objective`,
    `max_candidates` and `max_runtime_seconds` params.
 3. **candidates**: ListCandidatesForAutoMLJob, ranked by the final objective; **choose** the best or the one named
    by `candidate_name`.
 4. **model** (`SageMakerModelOperator`): the candidate's inference containers with `SAGEMAKER_INFERENCE_OUTPUT` set
    from `inference_response_keys`, as the SageMaker SDK's `AutoML.create_model` does.
-5. **transform** (`SageMakerTransformOperator`): `SplitType=Line`, `ContentType=text/csv`, `AssembleWith=Line`.
-6. **evaluate**: F1, accuracy, AUC, confusion matrix and a PR curve PNG against the held-out labels, written to
-   `s3://<bucket>/<prefix>/<run>/report/`.
+5. **transform** (`SageMakerTransformOperator`): the holdout, `SplitType=Line`, `ContentType=text/csv`.
+6. **evaluate**: F1, accuracy, AUC, confusion matrix and a PR curve PNG against the holdout labels, written to
+   `s3://<bucket>/<prefix>/<job>/report/`.
+7. **champion**: the champion in `registry/<target>/champion.json`; its recorded score is reused when it is on the
+   same holdout (sha256) and metric, else **champion_transform** scores it again.
+8. **decide**: promote (rewrite `champion.json`) only if the challenger beats the champion by more than
+   `min_improvement` in the objective's direction (lower is better for MSE, RMSE, MAE). The decision (both
+   scores, metric, holdout hash, dataset, `first_model` / `promoted` / `kept`, reason) goes to
+   `registry/<target>/decisions/<run id>.json` and to XCom.
 
-The AutoML job's name is a hash of the params that decide it, so a rerun (or a run that only picks another
-candidate or other response keys) reuses the finished job; the model and transform are named per (candidate,
-response keys), and a rerun replaces them.
+The AutoML job's name hashes the params that decide it and the training data, so a rerun (or a run that only picks
+another candidate or other response keys) reuses the finished job; the model and transform are named per
+(candidate, response keys), and a rerun replaces them. A rerun of a run decides the same and replaces its decision.
+"""
+
+PUBLISH_DOC_MD = """
+### publish_labelled_data
+
+Announces labelled data for `autopilot_batch_predictions`: checks that `dataset_uri` is a CSV with a header (and the
+`target` column) and emits a `churn_labelled_data` Asset event with extra `{dataset_uri, rows, sha256}`, which
+schedules a retraining. The same event can come from the REST API: `POST /api/v2/assets/events` with
+`{"asset_id": <id>, "extra": {"dataset_uri": "s3://..."}}`.
 """
 
 
 @dag(
     dag_id="autopilot_batch_predictions",
-    schedule=None,
+    schedule=[CHURN_LABELLED_DATA],
     catchup=False,
     max_active_runs=1,
     render_template_as_native_obj=True,
@@ -53,13 +75,18 @@ response keys), and a rerun replaces them.
         "objective": Param("F1", enum=["F1", "Accuracy", "AUC", "MSE", "F1macro", "RMSE", "MAE", "R2"]),
         "max_candidates": Param(6, type="integer", minimum=1, maximum=250),
         "max_runtime_seconds": Param(120, type="integer", minimum=10),
-        "holdout_fraction": Param(0.2, type="number", minimum=0.05, maximum=0.5),
+        "holdout_fraction": Param(
+            0.2, type="number", minimum=0.05, maximum=0.5, description="used once: when the fixed holdout is made"
+        ),
         "candidate_name": Param("", type="string", description="empty = the best candidate"),
         "inference_response_keys": Param(
             ["predicted_label", "probability", "labels", "probabilities"], type="array", minItems=1
         ),
         "role_arn": Param("arn:aws:iam::000000000000:role/sagemaker-autopilot", type="string"),
         "seed": Param(0, type="integer", minimum=0),
+        "min_improvement": Param(
+            0.0, type="number", minimum=0, description="promote only if better than the champion by more than this"
+        ),
     },
 )
 def autopilot_batch_predictions():
@@ -68,12 +95,15 @@ def autopilot_batch_predictions():
     )
 
     @task(multiple_outputs=True)
-    def prepare_data(params=None) -> dict:
+    def prepare_data(params=None, triggering_asset_events=None) -> dict:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+        from include.automl.champion import resolve_dataset
         from include.automl.data import prepare
 
-        return prepare(params, S3Hook(aws_conn_id=AWS_CONN_ID).get_conn())
+        events = (triggering_asset_events or {}).get(CHURN_LABELLED_DATA) or []
+        uri, source = resolve_dataset(params["dataset_uri"], [dict(e.extra or {}) for e in events])
+        return prepare({**params, "dataset_uri": uri}, S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), source)
 
     data = prepare_data()
     automl = SageMakerAutoMLOperator(
@@ -153,9 +183,75 @@ def autopilot_batch_predictions():
 
         return write_report(params, data, chosen, S3Hook(aws_conn_id=AWS_CONN_ID).get_conn())
 
+    @task(multiple_outputs=True)
+    def champion(data: dict, params=None, run_id=None) -> dict:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+        from include.automl.champion import plan_champion
+
+        s3, sagemaker = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), SageMakerHook(aws_conn_id=AWS_CONN_ID).conn
+        return plan_champion(params, data, run_id, s3, sagemaker)
+
+    @task.branch
+    def champion_scoring(plan: dict) -> list[str]:
+        # decide follows either way (it waits for champion_transform when that runs).
+        return ["champion_transform", "decide"] if plan["scoring"] == "rescore" else ["decide"]
+
+    plan = champion(data)
+    champion_transform = SageMakerTransformOperator(
+        task_id="champion_transform",
+        config=plan["transform_config"],
+        check_interval=5,
+        check_if_job_exists=True,
+        action_if_job_exists="timestamp",
+        aws_conn_id=AWS_CONN_ID,
+    )
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def decide(data: dict, chosen: dict, plan: dict, params=None, run_id=None) -> dict:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from include.automl.champion import record_decision
+
+        return record_decision(params, data, chosen, plan, run_id, S3Hook(aws_conn_id=AWS_CONN_ID).get_conn())
+
+    decision = decide(data, chosen, plan)
     create_bucket >> data >> automl_needed(data) >> [automl, chosen]
     automl >> chosen >> model >> transform
-    transform >> evaluate(data, chosen)
+    transform >> evaluate(data, chosen) >> decision
+    model >> plan >> champion_scoring(plan) >> [champion_transform, decision]
+    champion_transform >> decision
 
 
 autopilot_batch_predictions()
+
+
+@dag(
+    dag_id="publish_labelled_data",
+    schedule=None,
+    catchup=False,
+    tags=["tabular", "assets"],
+    doc_md=PUBLISH_DOC_MD,
+    default_args={"owner": "tabular", "retries": 0},
+    params={
+        "dataset_uri": Param("", type="string", description="s3:// CSV with a header, labels included"),
+        "target": Param("Churn?", type="string", description="checked to be a column; empty = not checked"),
+    },
+)
+def publish_labelled_data():
+    @task(outlets=[CHURN_LABELLED_DATA])
+    def publish(params=None, outlet_events=None) -> dict:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from include.automl.data import describe_dataset
+
+        s3 = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
+        extra = describe_dataset(s3, params["dataset_uri"], params["target"])
+        outlet_events[CHURN_LABELLED_DATA].extra = extra
+        return extra
+
+    publish()
+
+
+publish_labelled_data()

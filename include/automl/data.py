@@ -1,13 +1,16 @@
 """The Autopilot DAG's data steps: split the training CSV, name the run's jobs, and write the evaluation report.
 
-Layout under ``s3://<bucket>/<prefix>/<job slug>/`` (the slug hashes the params that decide the AutoML job)::
+Layout under ``s3://<bucket>/<prefix>/<job slug>/`` (the slug hashes the params that decide the AutoML job and the
+training data itself)::
 
-    train/train.csv            header + rows, target included (what Autopilot reads)
-    holdout/features.csv       held-out rows without header or target (what batch transform scores)
-    holdout/labels.csv         their targets, one per line
+    train/train.csv            header + rows, target included (what Autopilot reads): the dataset minus the rows
+                               whose features are in the fixed holdout
     output/                    Autopilot's output (candidates' model artifacts)
     predictions/<deployment>/features.csv.out     per (candidate, response keys)
     report/<deployment>/evaluation.json, pr_curve.png
+
+The held-out rows are the fixed holdout of (bucket, prefix, target) under ``<prefix>/registry/<target slug>/holdout/``
+(see ``include.automl.champion``): written from the first dataset, never overwritten.
 """
 
 from __future__ import annotations
@@ -17,24 +20,19 @@ import hashlib
 import io
 import json
 import logging
-import random
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 
-# What decides the AutoML job: the same values reuse the same job, in any run (choosing another candidate or other
-# response keys needs no new job).
+# What decides the AutoML job, with the training data's hash: the same values and data reuse the same job, in any
+# run (choosing another candidate or other response keys needs no new job; new data at the same URI makes a new one).
 JOB_PARAMS = (
-    "dataset_uri",
-    "rows",
     "target",
     "problem_type",
     "objective",
     "max_candidates",
     "max_runtime_seconds",
-    "holdout_fraction",
-    "seed",
 )
 
 
@@ -42,9 +40,9 @@ def _digest(value: Any, length: int = 10) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:length]
 
 
-def job_slug(params: dict[str, Any]) -> str:
+def job_slug(params: dict[str, Any], train_sha: str = "") -> str:
     """AutoML job names are at most 32 characters of [a-zA-Z0-9-]: a hash of the inputs that decide the job."""
-    return _digest({k: params.get(k) for k in JOB_PARAMS})
+    return _digest({**{k: params.get(k) for k in JOB_PARAMS}, "train_sha256": train_sha})
 
 
 def deployment_slug(candidate: str, keys: list[str]) -> str:
@@ -76,8 +74,11 @@ def _source_rows(params: dict[str, Any], s3: Any) -> tuple[list[str], list[list[
     return header, [[str(r[c]) for c in header] for r in records]
 
 
-def prepare(params: dict[str, Any], s3: Any) -> dict[str, Any]:
-    """Split and upload the data; return every name and URI the run uses."""
+def prepare(params: dict[str, Any], s3: Any, dataset_source: str = "") -> dict[str, Any]:
+    """Drop the fixed holdout's rows from the data (creating the holdout from the first dataset), upload the
+    training set, and return every name and URI the run uses."""
+    from include.automl import champion
+
     header, rows = _source_rows(params, s3)
     target = params["target"]
     if target not in header:
@@ -85,18 +86,22 @@ def prepare(params: dict[str, Any], s3: Any) -> dict[str, Any]:
     bad = [n for n, r in enumerate(rows, start=2) if len(r) != len(header)]
     if bad:
         raise ValueError(f"ValidationException: rows {bad[:10]} do not have the header's {len(header)} columns")
-    index = header.index(target)
-    order = list(range(len(rows)))
-    random.Random(int(params["seed"])).shuffle(order)
-    cut = max(1, int(len(rows) * float(params["holdout_fraction"])))
-    holdout, train = [rows[i] for i in order[:cut]], [rows[i] for i in order[cut:]]
+    source = params.get("dataset_uri") or f"generated churn rows={params['rows']} seed={params['seed']}"
+    data_sha = hashlib.sha256(_csv_text(header, rows).encode()).hexdigest()
 
-    bucket, slug = params["bucket"], job_slug(params)
+    bucket = params["bucket"]
+    registry = champion.registry_prefix(params["prefix"], target)
+    holdout = champion.ensure_holdout(
+        s3, bucket, registry, header, rows, target, float(params["holdout_fraction"]), int(params["seed"]), source
+    )
+    header, rows = holdout["header"], champion.align_columns(header, rows, holdout["header"])
+    train, excluded = champion.exclude_holdout(rows, holdout["keys"], header.index(target))
+    if not train:
+        raise ValueError(f"ValidationException: every row of {source} is in the fixed holdout; nothing to train on")
+    train_text = _csv_text(header, train)
+    slug = job_slug(params, hashlib.sha256(train_text.encode()).hexdigest())
     root = f"{params['prefix'].strip('/')}/{slug}"
-    s3.put_object(Bucket=bucket, Key=f"{root}/train/train.csv", Body=_csv_text(header, train).encode())
-    features = [[v for i, v in enumerate(r) if i != index] for r in holdout]
-    s3.put_object(Bucket=bucket, Key=f"{root}/holdout/features.csv", Body=_csv_text(None, features).encode())
-    s3.put_object(Bucket=bucket, Key=f"{root}/holdout/labels.csv", Body="\n".join(r[index] for r in holdout).encode())
+    s3.put_object(Bucket=bucket, Key=f"{root}/train/train.csv", Body=train_text.encode())
     completion = {"MaxCandidates": int(params["max_candidates"])}
     completion["MaxAutoMLJobRuntimeInSeconds"] = int(params["max_runtime_seconds"])
     extras: dict[str, Any] = {
@@ -105,17 +110,47 @@ def prepare(params: dict[str, Any], s3: Any) -> dict[str, Any]:
     }
     if params["problem_type"] != "auto":
         extras["ProblemType"] = params["problem_type"]
-    log.info("%d training rows, %d held out, under s3://%s/%s", len(train), len(holdout), bucket, root)
+    log.info(
+        "%d training rows (%d dropped: in the fixed holdout), %d held out (sha256 %s), under s3://%s/%s",
+        len(train),
+        excluded,
+        holdout["rows"],
+        holdout["sha256"],
+        bucket,
+        root,
+    )
     return {
         "job_name": f"ap-{slug}",
         "root": root,
+        "registry": registry,
+        "dataset_uri": params.get("dataset_uri") or "",
+        "dataset_source": dataset_source or ("param" if params.get("dataset_uri") else "generated"),
+        "data_sha256": data_sha,
         "train_uri": f"s3://{bucket}/{root}/train/",
         "output_uri": f"s3://{bucket}/{root}/output/",
-        "holdout_features_uri": f"s3://{bucket}/{root}/holdout/features.csv",
-        "holdout_labels_key": f"{root}/holdout/labels.csv",
+        "holdout_features_uri": holdout["features_uri"],
+        "holdout_labels_key": holdout["labels_key"],
+        "holdout_sha256": holdout["sha256"],
+        "holdout_created": holdout["created"],
         "automl_extras": extras,
         "train_rows": len(train),
-        "holdout_rows": len(holdout),
+        "excluded_rows": excluded,
+        "holdout_rows": holdout["rows"],
+    }
+
+
+def describe_dataset(s3: Any, dataset_uri: str, target: str = "") -> dict[str, Any]:
+    """The extra of a labelled-data asset event: the CSV's URI, row count and sha256 (checked to be a CSV with a
+    header, and with the ``target`` column when one is given)."""
+    if not dataset_uri.startswith("s3://") or "/" not in dataset_uri.removeprefix("s3://"):
+        raise ValueError(f"ValidationException: dataset_uri must be s3://bucket/key.csv, got {dataset_uri!r}")
+    header, rows = _source_rows({"dataset_uri": dataset_uri}, s3)
+    if target and target not in header:
+        raise ValueError(f"ValidationException: target column {target!r} is not in {dataset_uri}'s columns {header}")
+    return {
+        "dataset_uri": dataset_uri,
+        "rows": len(rows),
+        "sha256": hashlib.sha256(_csv_text(header, rows).encode()).hexdigest(),
     }
 
 
