@@ -38,7 +38,7 @@ export AIRFLOW_CONN_SPARK_DEFAULT ?= {"conn_type":"spark","host":"local[*]"}
 export LAKEHOUSE_URI ?= file://$(CURDIR)/.lakehouse
 
 APT_PACKAGES := $(shell sed -e 's/\#.*//' packages.txt packages-dev.txt 2>/dev/null | xargs)
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=25
 
 .PHONY: help bootstrap apt-packages pip-check spark-jars test lint fmt demo up down bench clean migrate constraints
 

@@ -220,7 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region", default=REGION)
     parser.add_argument("--out", type=Path, default=GENERATED)
     args = parser.parse_args(argv)
-    docs = documents(args.account, args.region)
+    # Run as ``python -m``, this file is __main__; the families register in the importable module, so ask it.
+    from include.iam import policies
+
+    docs = policies.documents(args.account, args.region)
     stale = []
     for name, document in docs.items():
         path = args.out / name
