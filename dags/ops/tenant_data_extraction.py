@@ -67,27 +67,18 @@ def tenant_data_extraction():
     def per_request(request: dict):
         @task(map_index_template="{{ request_id }}")
         def scope(request: dict, params=None, dag_run=None) -> dict:
-            from airflow.sdk import get_current_context
-
-            get_current_context()["request_id"] = request["request_id"]  # names the mapped instance in the UI
             import os
-
-            from airflow.providers.amazon.aws.hooks.sts import StsHook
 
             from include.ops.tenants import extraction
 
             replica = params["replica_uri"] or os.environ.get("TENANT_REPLICA_URI", "")
             if not replica:
                 raise ValueError("no replica: set the replica_uri param or TENANT_REPLICA_URI")
-            sts_hook = StsHook(aws_conn_id=AWS_CONN_ID)
             return extraction.scope(
-                _dynamodb(),
-                sts_hook.get_conn(),
-                _tenant_clients(sts_hook),
+                _clients(request),
                 table=params["requests_table"],
                 request=request,
                 run_id=dag_run.run_id,
-                account=sts_hook.get_account_number(),
                 replica_uri=replica,
             )
 
@@ -119,24 +110,13 @@ def tenant_data_extraction():
 
         @task(trigger_rule="all_done", map_index_template="{{ request_id }}")
         def record_status(request: dict, job_run_id: str | None, params=None, dag_run=None) -> dict:
-            from airflow.sdk import get_current_context
-
-            get_current_context()["request_id"] = request["request_id"]  # names the mapped instance in the UI
-            from airflow.providers.amazon.aws.hooks.glue import GlueJobHook
-            from airflow.providers.amazon.aws.hooks.sts import StsHook
-
             from include.ops.tenants import extraction
 
-            sts_hook = StsHook(aws_conn_id=AWS_CONN_ID)
             return extraction.record(
-                _dynamodb(),
-                GlueJobHook(aws_conn_id=AWS_CONN_ID).conn,
-                sts_hook.get_conn(),
-                _tenant_clients(sts_hook),
+                _clients(request),
                 table=params["requests_table"],
                 request=request,
                 run_id=dag_run.run_id,
-                account=sts_hook.get_account_number(),
                 job_run_id=job_run_id,
             )
 
@@ -152,10 +132,23 @@ def _dynamodb():
     return AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type="dynamodb").conn
 
 
-def _tenant_clients(hook):  # imported lazily: DAG files stay wiring only
-    from include.ops.tenants.extraction import client_factory
+def _clients(request: dict):
+    """The hooks' clients for a per-request task, which is also named by the request in the UI."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+    from airflow.providers.amazon.aws.hooks.sts import StsHook
+    from airflow.sdk import get_current_context
 
-    return client_factory(hook.conn_config.get_service_endpoint_url, hook.conn_region_name)
+    from include.ops.tenants.extraction import Clients, client_factory
+
+    get_current_context()["request_id"] = request["request_id"]
+    sts = StsHook(aws_conn_id=AWS_CONN_ID)
+    return Clients(
+        ddb=_dynamodb(),
+        sts=sts.get_conn(),
+        glue=AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type="glue").conn,
+        tenant_client=client_factory(sts.conn_config.get_service_endpoint_url, sts.conn_region_name),
+        account=sts.get_account_number(),
+    )
 
 
 tenant_data_extraction()

@@ -22,6 +22,8 @@ import json
 import logging
 from typing import Any
 
+from include.automl.champion import csv_text
+
 log = logging.getLogger(__name__)
 
 
@@ -48,15 +50,6 @@ def job_slug(params: dict[str, Any], train_sha: str = "") -> str:
 def deployment_slug(candidate: str, keys: list[str]) -> str:
     """Model and transform names per (candidate, response keys)."""
     return _digest([candidate, list(keys)], 6)
-
-
-def _csv_text(header: list[str] | None, rows: list[list[str]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    if header:
-        writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 def _source_rows(params: dict[str, Any], s3: Any) -> tuple[list[str], list[list[str]]]:
@@ -87,7 +80,7 @@ def prepare(params: dict[str, Any], s3: Any, dataset_source: str = "") -> dict[s
     if bad:
         raise ValueError(f"ValidationException: rows {bad[:10]} do not have the header's {len(header)} columns")
     source = params.get("dataset_uri") or f"generated churn rows={params['rows']} seed={params['seed']}"
-    data_sha = hashlib.sha256(_csv_text(header, rows).encode()).hexdigest()
+    data_sha = hashlib.sha256(csv_text(header, rows).encode()).hexdigest()
 
     bucket = params["bucket"]
     registry = champion.registry_prefix(params["prefix"], target)
@@ -98,7 +91,7 @@ def prepare(params: dict[str, Any], s3: Any, dataset_source: str = "") -> dict[s
     train, excluded = champion.exclude_holdout(rows, holdout["keys"], header.index(target))
     if not train:
         raise ValueError(f"ValidationException: every row of {source} is in the fixed holdout; nothing to train on")
-    train_text = _csv_text(header, train)
+    train_text = csv_text(header, train)
     slug = job_slug(params, hashlib.sha256(train_text.encode()).hexdigest())
     root = f"{params['prefix'].strip('/')}/{slug}"
     s3.put_object(Bucket=bucket, Key=f"{root}/train/train.csv", Body=train_text.encode())
@@ -150,7 +143,7 @@ def describe_dataset(s3: Any, dataset_uri: str, target: str = "") -> dict[str, A
     return {
         "dataset_uri": dataset_uri,
         "rows": len(rows),
-        "sha256": hashlib.sha256(_csv_text(header, rows).encode()).hexdigest(),
+        "sha256": hashlib.sha256(csv_text(header, rows).encode()).hexdigest(),
     }
 
 

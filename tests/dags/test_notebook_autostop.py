@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.conftest import assert_least_privilege, point_aws_default
+from tests.dags.conftest import task_states
 from tests.localcloud_process import LocalCloudProcess
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -51,21 +52,6 @@ def _heartbeat(s3, name: str, checked_at: datetime, last_activity: datetime | No
         "terminals": 0,
     }
     s3.put_object(Bucket=BUCKET, Key=f"hb/{name}/heartbeat.json", Body=json.dumps(doc).encode())
-
-
-def _task_states(dag_id: str, run_id: str) -> dict[str, str]:
-    """task_id (with the rendered map index for mapped tasks) -> state."""
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        tis = session.query(TaskInstance).filter(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
-        return {
-            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.rendered_map_index or ti.map_index}]"): str(
-                ti.state
-            )
-            for ti in tis
-        }
 
 
 def _statuses(sm) -> dict[str, str]:
@@ -106,7 +92,7 @@ def test_stops_exactly_the_idle_instances_and_reruns_change_nothing(cloud, dagba
 
     dag = dagbag.dags["notebook_autostop"]
     first = dag.test(run_after=as_of, logical_date=as_of, run_conf=CONF)
-    states = _task_states(dag.dag_id, first.run_id)
+    states = task_states(dag.dag_id, first.run_id)
     assert first.state == "success", states
     assert states == {
         "find_idle": "success",
@@ -143,7 +129,7 @@ def test_stops_exactly_the_idle_instances_and_reruns_change_nothing(cloud, dagba
     # The same run again (same run id): the same report, byte for byte, at the same key; nothing left to stop.
     again = dag.test(run_after=as_of, logical_date=as_of, run_conf=CONF)
     assert again.run_id == first.run_id
-    states = _task_states(dag.dag_id, again.run_id)
+    states = task_states(dag.dag_id, again.run_id)
     assert again.state == "success", states
     assert states == {"find_idle": "success", "record_report": "success", "stop_idle": "skipped"}
     assert _reports(s3) == {key: raw}
@@ -153,7 +139,7 @@ def test_stops_exactly_the_idle_instances_and_reruns_change_nothing(cloud, dagba
     later = as_of + timedelta(hours=1)
     _heartbeat(s3, names["busy"], later - timedelta(minutes=2), later - timedelta(minutes=30))
     nxt = dag.test(run_after=later, logical_date=later, run_conf=CONF)
-    assert nxt.state == "success" and _task_states(dag.dag_id, nxt.run_id)["stop_idle"] == "skipped"
+    assert nxt.state == "success" and task_states(dag.dag_id, nxt.run_id)["stop_idle"] == "skipped"
     reports = _reports(s3)
     assert len(reports) == 2
     newest = json.loads(next(v for k, v in reports.items() if k != key))

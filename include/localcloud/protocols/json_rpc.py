@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from botocore.model import OperationNotFoundError, ServiceModel
+from botocore.model import OperationModel, OperationNotFoundError, ServiceModel
 
 from include.localcloud.core import AwsError, RequestContext
 from include.localcloud.protocols import shapes
@@ -14,6 +14,9 @@ from include.localcloud.services.base import invoke
 
 
 class JsonProtocol:
+    # The error code for a request that breaks the service's model (Glue says InvalidInputException).
+    validation_code = "ValidationException"
+
     def __init__(self, model: ServiceModel, backend: object, *, error_namespace: str | None = None) -> None:
         self.model = model
         self.backend = backend
@@ -42,10 +45,14 @@ class JsonProtocol:
         if not isinstance(document, dict):
             raise AwsError("SerializationException", "The request body must be a JSON object.")
         params = shapes.from_json(document, operation.input_shape)
-        shapes.validate(params, operation, "ValidationException")
+        shapes.validate(params, operation, self.validation_code)
+        self.check(params, operation)
         result = invoke(self.backend, self.model.service_name, name, ctx, params)
         body = shapes.to_json(result, operation.output_shape) if operation.output_shape else {}
         return self._response(200, body, ctx)
+
+    def check(self, params: dict, operation: OperationModel) -> None:
+        """Checks a service's front end makes beyond the model's (none by default)."""
 
     def error(self, ctx: RequestContext, request: Request, error: AwsError) -> Response:
         body = {"__type": f"{self.error_namespace}#{error.code}", "message": error.message, **error.fields}

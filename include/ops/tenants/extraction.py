@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -16,6 +17,19 @@ from include.ops.tenants.glue_extract import MANIFEST, ExtractionError, validate
 log = logging.getLogger(__name__)
 
 SCRIPT_NAME = "glue_extract.py"
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The DAG's clients, and ``tenant_client(credentials, service)`` for a tenant's session."""
+
+    ddb: Any
+    sts: Any
+    glue: Any
+    tenant_client: Callable[[dict[str, str], str], Any]
+    account: str
+
+
 # Glue's Python shell sizes: 1/16 DPU is the smallest (and plenty for a tenant extract).
 PYTHON_SHELL_DPU = 0.0625
 
@@ -65,35 +79,27 @@ def tenant_session(sts: Any, tenant: str, account: str, run_id: str) -> tuple[di
     }, answer["AssumedRoleUser"]["Arn"]
 
 
-def scope(
-    ddb: Any,
-    sts: Any,
-    tenant_client: Callable[[dict[str, str], str], Any],
-    *,
-    table: str,
-    request: dict[str, Any],
-    run_id: str,
-    account: str,
-    replica_uri: str,
-) -> dict[str, Any]:
+def scope(clients: Clients, *, table: str, request: dict[str, Any], run_id: str, replica_uri: str) -> dict[str, Any]:
     """Take the request for this run, check the tenant's role works on the tenant's own prefix, and return the
-    Glue job's settings. ``tenant_client(credentials, service)`` builds a client for the tenant's session."""
+    Glue job's settings."""
     request_id, tenant = request["request_id"], request["tenant"]
-    if not requests.claim(ddb, table, request_id, run_id):
+    if not requests.claim(clients.ddb, table, request_id, run_id):
         raise RuntimeError(f"request {request_id} is no longer pending for run {run_id}; another run took it")
     try:
-        credentials, session_arn = tenant_session(sts, tenant, account, run_id)
-        s3 = tenant_client(credentials, "s3")
+        credentials, session_arn = tenant_session(clients.sts, tenant, clients.account, run_id)
+        s3 = clients.tenant_client(credentials, "s3")
         # The same access the job will need, tried before a job is started: a broken role fails fast here.
         prefix = f"{provision.EXTRACTIONS_PREFIX}{request_id}/"
         s3.list_objects_v2(Bucket=provision.bucket_name(tenant), Prefix=prefix, MaxKeys=1)
     except Exception as exc:
-        requests.finish(ddb, table, request_id, run_id, requests.FAILED, error=f"tenant role check failed: {exc}")
+        requests.finish(
+            clients.ddb, table, request_id, run_id, requests.FAILED, error=f"tenant role check failed: {exc}"
+        )
         raise
     log.info("request %s runs as %s", request_id, session_arn)
     return {
         "job_name": job_name(tenant),
-        "iam_role_arn": f"arn:aws:iam::{account}:role/{provision.role_name(tenant)}",
+        "iam_role_arn": f"arn:aws:iam::{clients.account}:role/{provision.role_name(tenant)}",
         "script_args": {
             "--tenant": tenant,
             "--request_id": request_id,
@@ -115,50 +121,41 @@ def _latest_run(glue: Any, name: str, request_id: str) -> dict[str, Any] | None:
     return max(runs, key=lambda r: r["StartedOn"], default=None)
 
 
-def record(
-    ddb: Any,
-    glue: Any,
-    sts: Any,
-    tenant_client: Callable[[dict[str, str], str], Any],
-    *,
-    table: str,
-    request: dict[str, Any],
-    run_id: str,
-    account: str,
-    job_run_id: str | None,
-) -> dict[str, Any]:
+def record(clients: Clients, *, table: str, request: dict[str, Any], run_id: str, job_run_id: str | None) -> dict:
     """Write the outcome to the request item; raise when the extraction failed, so the DAG run shows it."""
     request_id, tenant = request["request_id"], request["tenant"]
     name = job_name(tenant)
-    current = requests.get(ddb, table, request_id) or {}
+    current = requests.get(clients.ddb, table, request_id) or {}
     if job_run_id is None and current.get("status") == requests.FAILED and current.get("run_id") == run_id:
         raise RuntimeError(f"request {request_id} failed before its job started: {current.get('error')}")
     try:
-        run = glue.get_job_run(JobName=name, RunId=job_run_id)["JobRun"] if job_run_id else None
-    except glue.exceptions.EntityNotFoundException:
+        run = clients.glue.get_job_run(JobName=name, RunId=job_run_id)["JobRun"] if job_run_id else None
+    except clients.glue.exceptions.EntityNotFoundException:
         run = None
     # The operator returns no run id when the job failed: find this request's latest run instead.
-    run = run or _latest_run(glue, name, request_id)
+    run = run or _latest_run(clients.glue, name, request_id)
     if run is None:
         error = "no Glue job run was started for this request"
-        requests.finish(ddb, table, request_id, run_id, requests.FAILED, error=error)
+        requests.finish(clients.ddb, table, request_id, run_id, requests.FAILED, error=error)
         raise RuntimeError(f"request {request_id}: {error}")
     state = run["JobRunState"]
     if state != "SUCCEEDED":
         error = f"Glue job run {run['Id']} ended {state}: {run.get('ErrorMessage', 'no message')}"
-        requests.finish(ddb, table, request_id, run_id, requests.FAILED, job_run_id=run["Id"], error=error)
+        requests.finish(clients.ddb, table, request_id, run_id, requests.FAILED, job_run_id=run["Id"], error=error)
         raise RuntimeError(f"request {request_id}: {error}")
     # The manifest is read as the tenant: the DAG's own role needs no access to tenant data.
-    credentials, _ = tenant_session(sts, tenant, account, run_id)
+    credentials, _ = tenant_session(clients.sts, tenant, clients.account, run_id)
     output = output_uri(tenant, request_id)
     bucket, key = provision.bucket_name(tenant), f"{provision.EXTRACTIONS_PREFIX}{request_id}/{MANIFEST}"
-    manifest = json.loads(tenant_client(credentials, "s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    manifest = json.loads(clients.tenant_client(credentials, "s3").get_object(Bucket=bucket, Key=key)["Body"].read())
     if manifest.get("job_run_id") != run["Id"] or manifest.get("request_id") != request_id:
         error = f"the manifest at s3://{bucket}/{key} is not from job run {run['Id']}"
-        requests.finish(ddb, table, request_id, run_id, requests.FAILED, job_run_id=run["Id"], error=error)
+        requests.finish(clients.ddb, table, request_id, run_id, requests.FAILED, job_run_id=run["Id"], error=error)
         raise RuntimeError(f"request {request_id}: {error}")
     rows = {t["table"]: t["rows"] for t in manifest["tables"]}
-    requests.finish(ddb, table, request_id, run_id, requests.SUCCEEDED, output=output, rows=rows, job_run_id=run["Id"])
+    requests.finish(
+        clients.ddb, table, request_id, run_id, requests.SUCCEEDED, output=output, rows=rows, job_run_id=run["Id"]
+    )
     return {"request_id": request_id, "tenant": tenant, "output": output, "rows": rows, "job_run_id": run["Id"]}
 
 
