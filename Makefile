@@ -36,6 +36,8 @@ export AIRFLOW_CONN_AWS_DEFAULT ?= {"conn_type":"aws","login":"$(LOCALCLOUD_ACCE
 # Lakehouse: Spark runs in local mode by default (SparkSubmitOperator's spark_default); the Delta tables go here.
 export AIRFLOW_CONN_SPARK_DEFAULT ?= {"conn_type":"spark","host":"local[*]"}
 export LAKEHOUSE_URI ?= file://$(CURDIR)/.lakehouse
+# Ops: the read-only replica tenant_data_extraction reads (build a sample: python -m include.ops.tenants.replica build).
+export TENANT_REPLICA_URI ?= sqlite:///$(CURDIR)/.run/tenant-replica.db
 
 APT_PACKAGES := $(shell sed -e 's/\#.*//' packages.txt packages-dev.txt 2>/dev/null | xargs)
 PYTEST_ARGS ?= --durations=25

@@ -81,16 +81,20 @@ def permissions_policy(tenant: str, artifacts_bucket: str) -> dict[str, Any]:
     }
 
 
-def ensure_tenant(
-    iam: Any, s3: Any, tenant: str, artifacts_bucket: str, account: str, worker_principal: str | None = None
-) -> dict[str, str]:
-    """Create or update the tenant's bucket and role; its ``role_arn`` and ``bucket``."""
-    bucket = bucket_name(tenant)
+def ensure_bucket(s3: Any, bucket: str) -> None:
     try:
         s3.create_bucket(Bucket=bucket)
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
+
+
+def ensure_tenant(
+    iam: Any, s3: Any, tenant: str, artifacts_bucket: str, account: str, worker_principal: str | None = None
+) -> dict[str, str]:
+    """Create or update the tenant's bucket and role; its ``role_arn`` and ``bucket``."""
+    bucket = bucket_name(tenant)
+    ensure_bucket(s3, bucket)
     name = role_name(tenant)
     trust = json.dumps(trust_policy(tenant, account, worker_principal))
     try:
@@ -121,6 +125,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     session = boto3.session.Session()
     account = session.client("sts").get_caller_identity()["Account"]
+    # The DAG uploads the job script here but does not create buckets (its role cannot).
+    ensure_bucket(session.client("s3"), args.artifacts_bucket)
     for tenant in args.tenants:
         print(
             ensure_tenant(
