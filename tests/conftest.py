@@ -82,25 +82,32 @@ def point_aws_default(
         )
         conn["session_arn"] = role_arn.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/") + f"/{session}"
         conn["family"], conn["settings"] = family, dict(settings or {})
+    use_connection(monkeypatch, conn)
+    return conn
+
+
+def use_connection(monkeypatch: pytest.MonkeyPatch, conn: dict) -> None:
+    """Make ``conn`` (from ``point_aws_default``) aws_default again, in the same role session when it has one: a test
+    that runs two DAGs keeps one session per DAG, which ``assert_least_privilege`` holds to that DAG's statements."""
     monkeypatch.setenv(
         "AIRFLOW_CONN_AWS_DEFAULT", json.dumps({k: conn[k] for k in ("conn_type", "login", "password", "extra")})
     )
-    return conn
 
 
 ACCOUNT = "000000000000"
 ROOT_ARN = f"arn:aws:iam::{ACCOUNT}:root"  # localcloud's admin credentials stand in for the workers' role
 
 
-def assert_least_privilege(server: LocalCloudProcess, conn: dict, dag_id: str) -> None:
+def assert_least_privilege(server: LocalCloudProcess, conn: dict, dag_id: str, sids: set[str] | None = None) -> None:
     """Every call the DAG made with its family role is allowed by the DAG's own statements, and every action those
-    statements grant was used (``include.iam.coverage``)."""
+    statements grant was used (``include.iam.coverage``). ``sids``: only these statements, for a test that takes one
+    of the DAG's paths (the lakehouse's engines)."""
     from include.iam import coverage, policies, roles
     from include.localcloud.iam_policy import read_audit_log
 
     family = roles.family(conn["family"])
     records = coverage.session_records(read_audit_log(server.audit_log), conn["session_arn"])
-    result = coverage.check(records, policies.dag_policy(family, dag_id, conn["settings"]))
+    result = coverage.check(records, policies.dag_policy(family, dag_id, conn["settings"], sids))
     assert result.ok, f"{dag_id} under role {family.role}:\n{result.explain()}"
 
 

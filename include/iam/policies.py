@@ -112,11 +112,25 @@ def values_for(family: Family, overrides: Mapping[str, str] | None = None, **bas
     return values
 
 
-def dag_policy(family: Family, dag_id: str, overrides: Mapping[str, str] | None = None, **base: str) -> dict:
-    """The statements of one DAG, as a policy document."""
+def dag_policy(
+    family: Family,
+    dag_id: str,
+    overrides: Mapping[str, str] | None = None,
+    sids: Iterable[str] | None = None,
+    **base: str,
+) -> dict:
+    """The statements of one DAG (only those named by ``sids``, when a run takes one of several paths), as a
+    policy document."""
     (dag,) = [d for d in family.dags if d.dag_id == dag_id]
+    grants = dag.grants
+    if sids is not None:
+        wanted = set(sids)
+        unknown = wanted - {g.sid for g in grants}
+        if unknown:
+            raise KeyError(f"{dag_id} has no statements {sorted(unknown)}")
+        grants = tuple(g for g in grants if g.sid in wanted)
     values = values_for(family, overrides, **base)
-    return {"Version": "2012-10-17", "Statement": [g.render(values) for g in dag.grants]}
+    return {"Version": "2012-10-17", "Statement": [g.render(values) for g in grants]}
 
 
 def family_policy(family: Family, overrides: Mapping[str, str] | None = None, **base: str) -> dict:
@@ -169,8 +183,18 @@ def family_buckets(family: Family, overrides: Mapping[str, str] | None = None) -
 def vpc_endpoint_policy(account: str = ACCOUNT, region: str = REGION) -> dict:
     """The S3 gateway endpoint of the workers' private subnets: this account's principals, on the project's buckets
     only (plus the AWS-owned buckets ECR image layers come from), so nothing in the VPC can reach another S3."""
-    buckets = sorted({b for f in FAMILIES.values() for b in family_buckets(f)} | {"tenant-*-exports"})
+    from include.ops.tenants import provision
+
+    buckets = sorted({b for f in FAMILIES.values() for b in family_buckets(f)} | {provision.bucket_name("*")})
     resources = [f"arn:aws:s3:::{b}" for b in buckets] + [f"arn:aws:s3:::{b}/*" for b in buckets]
+    # The S3 actions the roles behind it hold (families and tenants), plus aborting a failed multipart upload.
+    documents = [family_policy(f, account=account, region=region) for f in FAMILIES.values()]
+    documents.append(provision.permissions_policy("*", "*"))
+    actions = {"s3:AbortMultipartUpload"}
+    for document in documents:
+        for statement in document["Statement"]:
+            granted = statement["Action"]
+            actions.update(a for a in ([granted] if isinstance(granted, str) else granted) if a.startswith("s3:"))
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -178,8 +202,7 @@ def vpc_endpoint_policy(account: str = ACCOUNT, region: str = REGION) -> dict:
                 "Sid": "ProjectBucketsFromThisAccount",
                 "Effect": "Allow",
                 "Principal": "*",
-                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "s3:CreateBucket",
-                           "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:GetBucketLocation"],
+                "Action": sorted(actions),
                 "Resource": resources,
                 "Condition": {"StringEquals": {"aws:PrincipalAccount": account}},
             },
@@ -191,7 +214,7 @@ def vpc_endpoint_policy(account: str = ACCOUNT, region: str = REGION) -> dict:
                 "Resource": f"arn:aws:s3:::prod-{region}-starport-layer-bucket/*",
             },
         ],
-    }  # fmt: skip
+    }
 
 
 def documents(account: str = ACCOUNT, region: str = REGION, worker_role: str = WORKER_ROLE) -> dict[str, dict]:

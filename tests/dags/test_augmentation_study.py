@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 import uuid
 
 import pytest
 
-from tests.conftest import point_aws_default
+from tests.conftest import assert_least_privilege, point_aws_default
 from tests.dags.test_train_custom_labels import _states
 
 pytest.importorskip("torch")
@@ -32,10 +33,27 @@ def _running(cloud, study: str) -> dict[str, list[str]]:
     return out
 
 
+def _start(cloud, project: str) -> None:
+    """Start the project's version (admin credentials) and wait until it serves."""
+    rek = cloud.client("rekognition")
+    arn = rek.describe_projects(ProjectNames=[project])["ProjectDescriptions"][0]["ProjectArn"]
+    (version,) = rek.describe_project_versions(ProjectArn=arn)["ProjectVersionDescriptions"]
+    rek.start_project_version(ProjectVersionArn=version["ProjectVersionArn"], MinInferenceUnits=1)
+    for _ in range(120):
+        status = rek.describe_project_versions(ProjectArn=arn)["ProjectVersionDescriptions"][0]["Status"]
+        if status == "RUNNING":
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{project}: still {status}")
+
+
 def test_study_ranks_variants_and_promotes_the_best(cloud, dagbag, monkeypatch):
-    point_aws_default(cloud, monkeypatch)
     dag = dagbag.dags["augmentation_study"]
     bucket, study = f"study-{uuid.uuid4().hex[:8]}", f"s{uuid.uuid4().hex[:6]}"
+    # The DAG runs as the synthetic_vision family's least-privilege role, generated for this bucket and study.
+    conn = point_aws_default(
+        cloud, monkeypatch, family="synthetic_vision", settings={"study_bucket": bucket, "study_name": study}
+    )
     conf = {
         "bucket": bucket,
         "study_name": study,
@@ -66,7 +84,11 @@ def test_study_ranks_variants_and_promotes_the_best(cloud, dagbag, monkeypatch):
     other = f"{study}-{results[1]['variant']}"
     assert _running(cloud, study) == {best: ["RUNNING"], other: ["TRAINING_COMPLETED"]}
 
-    # A rerun renders and trains nothing new, and still leaves exactly the best version serving.
+    # Someone starts the other variant by hand: a rerun renders and trains nothing new, stops it, and leaves
+    # exactly the best version serving.
+    _start(cloud, other)
+    assert _running(cloud, study) == {best: ["RUNNING"], other: ["RUNNING"]}
     again = dag.test(run_conf=conf)
     assert again.state == "success", _states(dag.dag_id, again.run_id)
-    assert _running(cloud, study) == {best: ["RUNNING"], other: ["TRAINING_COMPLETED"]}
+    assert _running(cloud, study) == {best: ["RUNNING"], other: ["STOPPED"]}
+    assert_least_privilege(cloud, conn, "augmentation_study")

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 import pytest
 
 from include.automl import champion as ch
-from tests.conftest import point_aws_default
-from tests.dags.test_train_custom_labels import _states
+from tests.conftest import assert_least_privilege, point_aws_default, use_connection
+from tests.dags.conftest import task_states as _states
 from tests.localcloud_process import LocalCloudProcess
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -70,13 +70,15 @@ def _churn_csv(rows: int, shuffle_labels: bool = False) -> str:
     return ch.csv_text(header, table)
 
 
-def _publish(dagbag, s3, bucket: str, key: str, text: str) -> int:
-    """Land a CSV and announce it with publish_labelled_data; the id of the asset event it emitted."""
+def _publish(dagbag, monkeypatch, conn: dict, s3, bucket: str, key: str, text: str) -> int:
+    """Land a CSV (as admin) and announce it with publish_labelled_data run as the role session ``conn``; the id of
+    the asset event it emitted."""
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
 
     s3.put_object(Bucket=bucket, Key=key, Body=text.encode())
     uri = f"s3://{bucket}/{key}"
+    use_connection(monkeypatch, conn)
     run = dagbag.dags["publish_labelled_data"].test(run_conf={"dataset_uri": uri, "target": TARGET})
     assert run.state == "success", _states("publish_labelled_data", run.run_id)
     with create_session() as session:
@@ -115,11 +117,16 @@ def _decisions(s3, bucket: str, registry: str) -> dict[str, dict]:
 
 
 def test_asset_driven_retraining_promotes_only_a_better_model(cloud, dagbag, monkeypatch):
-    point_aws_default(cloud, monkeypatch)
     dag = dagbag.dags["autopilot_batch_predictions"]
-    s3, sm = cloud.client("s3"), cloud.client("sagemaker")
+    s3, sm = cloud.client("s3"), cloud.client("sagemaker")  # admin: the test's own setup and checks
     bucket = f"tab-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=bucket)
+    # Labelled data lands in a bucket of its own; the DAG's create_bucket makes the model bucket.
+    landing = f"{bucket}-landing"
+    s3.create_bucket(Bucket=landing)
+    # Both DAGs run as the tabular family's role, each in a session of its own.
+    settings = {"bucket": bucket, "prefix": "autopilot", "data_bucket": landing, "data_prefix": "landing"}
+    publisher = point_aws_default(cloud, monkeypatch, family="tabular", settings=settings)
+    trainer = point_aws_default(cloud, monkeypatch, family="tabular", settings=settings)
     registry = ch.registry_prefix("autopilot", TARGET)
     # Every run names every param it relies on: in-process dag.test() runs can leave earlier runs' conf in params.
     conf = {
@@ -132,14 +139,15 @@ def test_asset_driven_retraining_promotes_only_a_better_model(cloud, dagbag, mon
     }
 
     # 1. Good data lands: the run it triggers makes the fixed holdout and the first champion.
-    good = _publish(dagbag, s3, bucket, "landing/churn-1.csv", _churn_csv(800))
+    good = _publish(dagbag, monkeypatch, publisher, s3, landing, "landing/churn-1.csv", _churn_csv(800))
     _triggered_by(monkeypatch, good)
+    use_connection(monkeypatch, trainer)
     first = dag.test(run_conf=conf)
     assert first.state == "success", _states(dag.dag_id, first.run_id)
     decision = _xcom(dag.dag_id, first.run_id, "decide")
     assert decision["decision"] == "first_model" and decision["promoted"] and decision["champion"] is None
     assert decision["dataset_source"] == "asset_event"
-    assert decision["dataset_uri"] == f"s3://{bucket}/landing/churn-1.csv"
+    assert decision["dataset_uri"] == f"s3://{landing}/landing/churn-1.csv"
     assert decision["holdout_rows"] == 160 and decision["train_rows"] == 640 and decision["excluded_rows"] == 160
     holdout = json.loads(s3.get_object(Bucket=bucket, Key=f"{registry}/holdout/holdout.json")["Body"].read())
     assert holdout["sha256"] == decision["holdout_sha256"] and holdout["created_from"] == decision["dataset_uri"]
@@ -192,14 +200,17 @@ def test_asset_driven_retraining_promotes_only_a_better_model(cloud, dagbag, mon
     # 3. Data with shuffled labels lands: its holdout rows are dropped, a new job trains, the challenger is worse.
     record = s3.get_object(Bucket=bucket, Key=f"{registry}/champion.json")["Body"].read()
     champion = json.loads(record)
-    noisy = _publish(dagbag, s3, bucket, "landing/churn-2.csv", _churn_csv(800, shuffle_labels=True))
+    noisy = _publish(
+        dagbag, monkeypatch, publisher, s3, landing, "landing/churn-2.csv", _churn_csv(800, shuffle_labels=True)
+    )
     _triggered_by(monkeypatch, noisy)
+    use_connection(monkeypatch, trainer)
     when = datetime.now(UTC).replace(microsecond=0)
     third = dag.test(run_conf=conf, logical_date=when, run_after=when)
     assert third.state == "success", _states(dag.dag_id, third.run_id)
     kept = _xcom(dag.dag_id, third.run_id, "decide")
     assert kept["decision"] == "kept" and not kept["promoted"], kept
-    assert kept["dataset_uri"] == f"s3://{bucket}/landing/churn-2.csv" and kept["dataset_source"] == "asset_event"
+    assert kept["dataset_uri"] == f"s3://{landing}/landing/churn-2.csv" and kept["dataset_source"] == "asset_event"
     assert kept["excluded_rows"] == 160 and kept["train_rows"] == 640  # the relabelled holdout rows too
     assert kept["holdout_sha256"] == holdout["sha256"] and kept["champion"]["score_source"] == "recorded"
     assert kept["challenger"]["score"] < kept["champion"]["score"] == champion["score"]
@@ -233,3 +244,7 @@ def test_asset_driven_retraining_promotes_only_a_better_model(cloud, dagbag, mon
     decisions = _decisions(s3, bucket, registry)
     assert len(decisions) == 3 and decisions[ch.decision_key(registry, third.run_id)] == rerun
     assert len(sm.list_auto_ml_jobs()["AutoMLJobSummaries"]) == 2
+
+    # Every call of each DAG was allowed by its own statements, and each statement's every action was used.
+    assert_least_privilege(cloud, trainer, "autopilot_batch_predictions")
+    assert_least_privilege(cloud, publisher, "publish_labelled_data")

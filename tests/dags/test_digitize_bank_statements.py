@@ -16,7 +16,7 @@ import pytest
 
 from include.datagen.statements import generate_statement
 from include.documents import pipeline, tracking
-from tests.conftest import point_aws_default
+from tests.conftest import assert_least_privilege, point_aws_default
 from tests.dags.test_train_custom_labels import _states
 from tests.localcloud_process import LocalCloudProcess
 
@@ -99,10 +99,19 @@ class Reviewer(threading.Thread):
 def test_pipeline_prioritises_reviews_catalogues_and_reruns_idempotently(cloud, dagbag, monkeypatch, tmp_path):
     from openpyxl import load_workbook
 
-    point_aws_default(cloud, monkeypatch)
     s3 = cloud.client("s3")
     bucket, table = f"docs-{uuid.uuid4().hex[:8]}", f"tracking-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=bucket)
+    conn = point_aws_default(
+        cloud, monkeypatch, family="documents", settings={"bucket": bucket, "tracking_table": table}
+    )
+    conf = {"bucket": bucket, "tracking_table": table, "review_poke_seconds": 1}
+    dag = dagbag.dags["digitize_bank_statements"]
+
+    # A first run on a new bucket creates it (and the flow definition); nothing is there to process yet.
+    empty = dag.test(run_conf=conf)
+    assert empty.state == "success", _states(dag.dag_id, empty.run_id)
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
     clean = generate_statement(11, layout="national", dpi=200, pages=1, name="clean")
     altered = generate_statement(12, layout="national", dpi=200, pages=1, name="altered", alter=True)
     change = altered.truth["alteration"]
@@ -112,8 +121,6 @@ def test_pipeline_prioritises_reviews_catalogues_and_reruns_idempotently(cloud, 
 
     reviewer = Reviewer(cloud.endpoint, {change["altered_text"]: change["original_text"]})
     reviewer.start()
-    conf = {"bucket": bucket, "tracking_table": table, "review_poke_seconds": 1}
-    dag = dagbag.dags["digitize_bank_statements"]
     try:
         run = dag.test(run_conf=conf)
     finally:
@@ -163,3 +170,4 @@ def test_pipeline_prioritises_reviews_catalogues_and_reruns_idempotently(cloud, 
     assert a2i.list_human_loops(FlowDefinitionArn=flow["FlowDefinitionArn"])["HumanLoopSummaries"] == loops
     after = {r["key"]: r for r in pipeline.status(ddb, table)}
     assert after["acquire/p1/clean.pdf"]["updated_at"] == rows["acquire/p1/clean.pdf"]["updated_at"]
+    assert_least_privilege(cloud, conn, "digitize_bank_statements")

@@ -118,12 +118,13 @@ def _rendered(task, warehouse: str, args: list[str]):
 def test_a_step_on_s3_reads_and_writes_through_s3a_with_the_connections_credentials(
     localcloud, spark_env, monkeypatch, tmp_path
 ):
-    """The same operator with an s3:// warehouse: hadoop-aws, the endpoint and the keys all come from aws_default."""
+    """The same operator with an s3:// warehouse: hadoop-aws, the endpoint and the keys all come from aws_default,
+    which assumes the lakehouse role: S3A gets that session's temporary keys and token."""
     from airflow.sdk import DAG
 
     from include.lakehouse.operators import DeltaSparkSubmitOperator
 
-    s3, bucket, warehouse, inputs = _lake_on_s3(localcloud, monkeypatch, rows=60)
+    s3, bucket, warehouse, inputs, conn = _lake_on_s3(localcloud, monkeypatch, rows=60)
     with DAG("loans_delta_lake_on_s3", schedule=None):
         op = DeltaSparkSubmitOperator(
             task_id="ingest",
@@ -138,22 +139,47 @@ def test_a_step_on_s3_reads_and_writes_through_s3a_with_the_connections_credenti
     assert result["table"] == f"s3a://{bucket}/lake/loans"
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="lake/loans/_delta_log/")["Contents"]]
     assert "lake/loans/_delta_log/00000000000000000000.json" in keys
-    # The keys reached spark-submit through its environment, not its command line.
-    assert localcloud.secret_key not in " ".join(op._hook._build_spark_submit_command(op.application))
-    assert op.env_vars["AWS_SECRET_ACCESS_KEY"] == localcloud.secret_key
+    # The role session's keys and token reached spark-submit through its environment, not its command line, and
+    # S3A's credentials provider reads all three from there.
+    env = op.env_vars
+    assert env["AWS_ACCESS_KEY_ID"] != localcloud.access_key and env["AWS_SESSION_TOKEN"]
+    command = " ".join(op._hook._build_spark_submit_command(op.application))
+    assert env["AWS_SECRET_ACCESS_KEY"] not in command and env["AWS_SESSION_TOKEN"] not in command
+    assert op.conf["spark.hadoop.fs.s3a.aws.credentials.provider"].endswith("EnvironmentVariableCredentialsProvider")
+    # Spark's S3A calls were the role's: its statements for this engine allow them, and each is used.
+    _assert_least_privilege(localcloud, conn, "spark-submit")
 
 
-def _lake_on_s3(localcloud, monkeypatch, rows: int) -> tuple:
-    """aws_default on ``localcloud``, a fresh bucket with a warehouse in it, and generated inputs (5% bad rows)."""
+def _lake_on_s3(localcloud, monkeypatch, rows: int, **settings: str) -> tuple:
+    """A fresh bucket with a warehouse in it, aws_default assuming the lakehouse role on it, and inputs (5% bad rows)
+    generated as prepare_sources does, with the role. Returns the admin S3 client (for checks) and the connection."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
     from include.lakehouse.sources import prepare
     from tests.conftest import point_aws_default
 
-    point_aws_default(localcloud, monkeypatch)
     s3 = localcloud.client("s3")
     bucket = f"lake-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
     warehouse = f"s3://{bucket}/lake"
-    return s3, bucket, warehouse, prepare(warehouse, rows=rows, bad_rate=0.05, seed=2, n_updates=2, n_new=2, s3=s3)
+    conn = point_aws_default(
+        localcloud,
+        monkeypatch,
+        family="lakehouse",
+        settings={"warehouse_bucket": bucket, "warehouse_prefix": "lake", **settings},
+    )
+    role_s3 = S3Hook(aws_conn_id="aws_default").get_conn()
+    inputs = prepare(warehouse, rows=rows, bad_rate=0.05, seed=2, n_updates=2, n_new=2, s3=role_s3)
+    return s3, bucket, warehouse, inputs, conn
+
+
+def _assert_least_privilege(localcloud, conn: dict, engine: str) -> None:
+    """``assert_least_privilege`` held to one engine's statements: the DAG's are both engines' (a deployment runs
+    one), so one engine's run uses only its share of them."""
+    from include.iam.families.lakehouse import ENGINE_GRANTS
+    from tests.conftest import assert_least_privilege
+
+    assert_least_privilege(localcloud, conn, "loans_delta_lake", {g.sid for g in ENGINE_GRANTS[engine]})
 
 
 class _TaskInstance:
@@ -166,18 +192,26 @@ class _TaskInstance:
 def test_a_step_on_emr_serverless_runs_the_same_job(localcloud, monkeypatch):
     """The EMR Serverless engine: the job file staged on S3, one step run by localcloud's EMR Serverless."""
     from airflow.providers.amazon.aws.hooks.emr import EmrServerlessHook
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
     from airflow.sdk import DAG
 
     from include.lakehouse.operators import DeltaEmrServerlessOperator
     from include.lakehouse.sources import stage_job
+    from tests.conftest import point_aws_default
 
-    s3, bucket, warehouse, inputs = _lake_on_s3(localcloud, monkeypatch, rows=40)
+    point_aws_default(localcloud, monkeypatch)  # the application is the deployment's: made with admin keys
     app_id = localcloud.client("emr-serverless").create_application(
         name="lakehouse", releaseLabel="emr-7.5.0", type="SPARK"
     )["applicationId"]
     # As on AWS, an application is CREATING for a moment and cannot be started before it is CREATED.
-    EmrServerlessHook(aws_conn_id="aws_default").get_waiter("serverless_app_created").wait(
-        applicationId=app_id, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    emr = EmrServerlessHook(aws_conn_id="aws_default")
+    emr.get_waiter("serverless_app_created").wait(applicationId=app_id, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    # Stopped, as an idle application auto-stops: the step starts it (and waits) before submitting its job.
+    emr.conn.stop_application(applicationId=app_id)
+    emr.get_waiter("serverless_app_stopped").wait(applicationId=app_id, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    role = "arn:aws:iam::000000000000:role/emr-serverless-lakehouse"
+    s3, bucket, warehouse, inputs, conn = _lake_on_s3(
+        localcloud, monkeypatch, rows=40, emr_application_id=app_id, emr_role_arn=role
     )
     with DAG("loans_delta_lake_on_emr", schedule=None):
         op = DeltaEmrServerlessOperator(
@@ -185,10 +219,10 @@ def test_a_step_on_emr_serverless_runs_the_same_job(localcloud, monkeypatch):
             step="ingest",
             table=f"{warehouse}/loans",
             warehouse=warehouse,
-            entry_point=stage_job(warehouse, s3),
+            entry_point=stage_job(warehouse, S3Hook(aws_conn_id="aws_default").get_conn()),  # as stage_job_code
             step_args=["--source", inputs["source"], "--quarantine", f"{warehouse}/loans_quarantine"],
             application_id=app_id,
-            execution_role_arn="arn:aws:iam::000000000000:role/emr-serverless-lakehouse",
+            execution_role_arn=role,
             waiter_delay=2,
             waiter_max_attempts=300,
         )
@@ -198,6 +232,7 @@ def test_a_step_on_emr_serverless_runs_the_same_job(localcloud, monkeypatch):
     assert op.job_driver["sparkSubmit"]["entryPoint"].startswith(f"s3://{bucket}/lake/_code/loans_delta-")
     log = s3.list_objects_v2(Bucket=bucket, Prefix="lake/loans/_delta_log/")["Contents"]
     assert any(o["Key"].endswith("00000000000000000000.json") for o in log)
+    _assert_least_privilege(localcloud, conn, "emr-serverless")
 
 
 def test_the_emr_serverless_engine_is_wired_by_the_deployment(monkeypatch):

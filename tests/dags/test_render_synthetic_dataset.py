@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from include.rendering import groundtruth, validate
+from tests.conftest import assert_least_privilege, point_aws_default
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -26,9 +27,11 @@ def _asset_extras(dag_id: str) -> list[dict]:
         return [dict(e.extra or {}) for e in events]
 
 
-def test_render_dag_end_to_end_and_rerun_is_byte_identical(aws_default, dagbag, s3, tmp_path):
+def test_render_dag_end_to_end_and_rerun_is_byte_identical(localcloud, dagbag, s3, tmp_path, monkeypatch):
     dag = dagbag.dags["render_synthetic_dataset"]
     bucket = f"render-{uuid.uuid4().hex[:8]}"
+    # The DAG runs as the synthetic_vision family's least-privilege role, generated for this test's bucket.
+    conn = point_aws_default(localcloud, monkeypatch, family="synthetic_vision", settings={"dataset_bucket": bucket})
     conf = {
         "bucket": bucket,
         "images_per_class": 2,
@@ -74,3 +77,4 @@ def test_render_dag_end_to_end_and_rerun_is_byte_identical(aws_default, dagbag, 
     objects_after = _objects(s3, bucket)
     assert [k for k in objects_after if k.endswith("/manifest.jsonl")] == manifests
     assert {k for k in objects_after if "/images/" in k} == set(images)
+    assert_least_privilege(localcloud, conn, "render_synthetic_dataset")

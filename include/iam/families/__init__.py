@@ -5,4 +5,4 @@ Each statement exists because a call in the DAG's tested run needs it (the cover
 action); the comment on a statement names the operator or step that makes the calls.
 """
 
-from include.iam.families import foundation, ops  # noqa: F401  (each module registers its family)
+from include.iam.families import documents, foundation, lakehouse, ops, synthetic_vision, tabular  # noqa: F401  (each module registers its family)
