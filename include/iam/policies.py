@@ -74,11 +74,11 @@ class Family:
     service_principals: tuple[str, ...] = field(default=())
 
 
-def _s3_objects(sid: str, actions: Iterable[str], bucket: str, prefix: str) -> Grant:
+def s3_objects(sid: str, actions: Iterable[str], bucket: str, prefix: str) -> Grant:
     return Grant(sid, tuple(actions), (f"arn:aws:s3:::{{{bucket}}}/{prefix}*",))
 
 
-def _s3_list(sid: str, bucket: str, prefixes: Iterable[str]) -> Grant:
+def s3_list(sid: str, bucket: str, prefixes: Iterable[str]) -> Grant:
     # ListBucket is granted on the bucket and narrowed to the prefixes the DAG lists, through s3:prefix.
     return Grant(
         sid,
@@ -88,12 +88,12 @@ def _s3_list(sid: str, bucket: str, prefixes: Iterable[str]) -> Grant:
     )
 
 
-def _arn(service: str, resource: str) -> str:
+def service_arn(service: str, resource: str) -> str:
     return f"arn:aws:{service}:{{region}}:{{account}}:{resource}"
 
 
-def _table(name: str) -> str:
-    return _arn("dynamodb", f"table/{{{name}}}")
+def table_arn(name: str) -> str:
+    return service_arn("dynamodb", f"table/{{{name}}}")
 
 
 FAMILIES: dict[str, Family] = {}

@@ -7,7 +7,7 @@ the pipeline's intermediates go to ``work/``, workbooks to ``catalog/``, and A2I
 
 from __future__ import annotations
 
-from include.iam.policies import DagAccess, Family, Grant, _arn, _s3_objects, _table, register
+from include.iam.policies import DagAccess, Family, Grant, register, s3_objects, service_arn, table_arn
 
 DOCUMENTS = register(
     Family(
@@ -29,15 +29,15 @@ DOCUMENTS = register(
                     # acquire lists acquire/ (HeadBucket carries no s3:prefix, so no prefix condition).
                     Grant("DocumentsBucket", ("s3:CreateBucket", "s3:ListBucket"), ("arn:aws:s3:::{bucket}",)),
                     # convert reads the dropped document.
-                    _s3_objects("ReadAcquired", ("s3:GetObject",), "bucket", "acquire/"),
+                    s3_objects("ReadAcquired", ("s3:GetObject",), "bucket", "acquire/"),
                     # convert writes the PDF and page images, get_analysis the blocks, operate/merge_review the
                     # tables; start_analysis heads the PDF, Textract reads it as the caller, operate, review_input,
                     # merge_review and catalog read the tables back.
-                    _s3_objects("WorkObjects", ("s3:PutObject", "s3:GetObject"), "bucket", "work/"),
+                    s3_objects("WorkObjects", ("s3:PutObject", "s3:GetObject"), "bucket", "work/"),
                     # catalog writes the workbook.
-                    _s3_objects("WriteCatalog", ("s3:PutObject",), "bucket", "catalog/"),
+                    s3_objects("WriteCatalog", ("s3:PutObject",), "bucket", "catalog/"),
                     # merge_review reads the loop's output, which A2I writes under the flow's S3OutputPath.
-                    _s3_objects(
+                    s3_objects(
                         "ReadReviewOutput", ("s3:GetObject",), "bucket", "review-output/{flow_definition_name}/"
                     ),
                     # acquire creates the tracking table if missing (and waits for it), reads and registers items;
@@ -52,7 +52,7 @@ DOCUMENTS = register(
                             "dynamodb:UpdateItem",
                             "dynamodb:Scan",
                         ),
-                        (_table("tracking_table"),),
+                        (table_arn("tracking_table"),),
                     ),
                     # start_analysis / get_analysis (and the deferred trigger): Textract's document APIs have no
                     # resource-level permission.
@@ -65,7 +65,7 @@ DOCUMENTS = register(
                     Grant(
                         "ReviewTaskUi",
                         ("sagemaker:DescribeHumanTaskUi", "sagemaker:CreateHumanTaskUi"),
-                        (_arn("sagemaker", "human-task-ui/{human_task_ui_name}"),),
+                        (service_arn("sagemaker", "human-task-ui/{human_task_ui_name}"),),
                     ),
                     # create_flow_definition: the flow definition, created if missing, polled until Active;
                     # human_review starts each loop on it (A2I authorizes StartHumanLoop on the flow definition).
@@ -76,11 +76,11 @@ DOCUMENTS = register(
                             "sagemaker:CreateFlowDefinition",
                             "sagemaker:StartHumanLoop",
                         ),
-                        (_arn("sagemaker", "flow-definition/{flow_definition_name}"),),
+                        (service_arn("sagemaker", "flow-definition/{flow_definition_name}"),),
                     ),
                     # human_review looks up its loop (a rerun reuses it) and waits on it; merge_review reads it.
                     # Loop names derive from the document ids, so every loop of the account.
-                    Grant("HumanLoops", ("sagemaker:DescribeHumanLoop",), (_arn("sagemaker", "human-loop/*"),)),
+                    Grant("HumanLoops", ("sagemaker:DescribeHumanLoop",), (service_arn("sagemaker", "human-loop/*"),)),
                     # create_flow_definition hands A2I its role.
                     Grant(
                         "PassReviewRole",

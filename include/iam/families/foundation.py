@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from include.iam.policies import DagAccess, Family, Grant, _s3_objects, _table, register
+from include.iam.policies import DagAccess, Family, Grant, register, s3_objects, table_arn
 
 FOUNDATION = register(
     Family(
@@ -17,11 +17,11 @@ FOUNDATION = register(
                     # S3CreateBucketOperator: HeadBucket (needs s3:ListBucket) then CreateBucket.
                     Grant("SmokeBucket", ("s3:CreateBucket", "s3:ListBucket"), ("arn:aws:s3:::{bucket}",)),
                     # LocalFilesystemToS3Operator writes, S3KeySensor heads the manifest.
-                    _s3_objects("SmokeManifests", ("s3:PutObject", "s3:GetObject"), "bucket", "smoke/"),
+                    s3_objects("SmokeManifests", ("s3:PutObject", "s3:GetObject"), "bucket", "smoke/"),
                     Grant(
                         "RunsTable",
                         ("dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:GetItem"),
-                        (_table("table"),),
+                        (table_arn("table"),),
                     ),
                 ),
             ),

@@ -12,22 +12,22 @@ the application id is assigned when the application is created, hence ``*`` unti
 
 from __future__ import annotations
 
-from include.iam.policies import DagAccess, Family, Grant, _arn, _s3_objects, register
+from include.iam.policies import DagAccess, Family, Grant, register, s3_objects, service_arn
 
-_APPLICATION = _arn("emr-serverless", "/applications/{emr_application_id}")
+_APPLICATION = service_arn("emr-serverless", "/applications/{emr_application_id}")
 
 # Both engines.
 SHARED = (
     # prepare_sources: heads the generated inputs under raw/ and uploads the missing ones.
-    _s3_objects("RawInputs", ("s3:GetObject", "s3:PutObject"), "warehouse_bucket", "{warehouse_prefix}/raw/"),
+    s3_objects("RawInputs", ("s3:GetObject", "s3:PutObject"), "warehouse_bucket", "{warehouse_prefix}/raw/"),
     # Each step's operator reads the result JSON its job wrote.
-    _s3_objects("StepResults", ("s3:GetObject",), "warehouse_bucket", "{warehouse_prefix}/_airflow/results/"),
+    s3_objects("StepResults", ("s3:GetObject",), "warehouse_bucket", "{warehouse_prefix}/_airflow/results/"),
 )
 
 # DeltaSparkSubmitOperator: Spark's S3A connector, with the connection's (this role's) session credentials.
 SPARK_SUBMIT = (
     # Delta tables, quarantine, reports and result files anywhere in the warehouse.
-    _s3_objects(
+    s3_objects(
         "SparkWarehouseObjects",
         ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"),
         "warehouse_bucket",
@@ -49,7 +49,7 @@ SPARK_SUBMIT = (
 # DeltaEmrServerlessOperator (EmrServerlessStartJobOperator) and stage_job_code.
 EMR_SERVERLESS = (
     # stage_job_code: heads loans_delta-<hash>.py and uploads it when missing.
-    _s3_objects("StageJobScript", ("s3:GetObject", "s3:PutObject"), "warehouse_bucket", "{warehouse_prefix}/_code/"),
+    s3_objects("StageJobScript", ("s3:GetObject", "s3:PutObject"), "warehouse_bucket", "{warehouse_prefix}/_code/"),
     # Each step checks the application's state, starts it if it is stopped (and waits), then starts its job run.
     Grant(
         "EmrServerlessApplication",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from include.iam.policies import DagAccess, Family, Grant, _arn, _s3_objects, _table, register
+from include.iam.policies import DagAccess, Family, Grant, register, s3_objects, service_arn, table_arn
 
 OPS = register(
     Family(
@@ -31,11 +31,11 @@ OPS = register(
                             "sagemaker:StopNotebookInstance",
                             "sagemaker:DescribeNotebookInstance",
                         ),
-                        (_arn("sagemaker", "notebook-instance/*"),),
+                        (service_arn("sagemaker", "notebook-instance/*"),),
                     ),
-                    _s3_objects("ReadHeartbeats", ("s3:GetObject",), "bucket", "{heartbeat_prefix}/"),
+                    s3_objects("ReadHeartbeats", ("s3:GetObject",), "bucket", "{heartbeat_prefix}/"),
                     # record_report writes the decisions; find_idle reads the run's earlier report back (a retry keeps it).
-                    _s3_objects("Reports", ("s3:PutObject", "s3:GetObject"), "bucket", "{report_prefix}/"),
+                    s3_objects("Reports", ("s3:PutObject", "s3:GetObject"), "bucket", "{report_prefix}/"),
                 ),
             ),
             DagAccess(
@@ -51,7 +51,7 @@ OPS = register(
                             "dynamodb:UpdateItem",
                             "dynamodb:GetItem",
                         ),
-                        (_table("requests_table"),),
+                        (table_arn("requests_table"),),
                     ),
                     # scope and record_status act as the tenant (with the tenant's external id) to check access.
                     Grant(
@@ -71,7 +71,7 @@ OPS = register(
                             "glue:GetJobRun",
                             "glue:GetJobRuns",
                         ),
-                        (_arn("glue", "job/tenant-extract-*"),),
+                        (service_arn("glue", "job/tenant-extract-*"),),
                     ),
                     # Glue runs each job as its tenant's role, which the job definition passes.
                     Grant(
@@ -81,7 +81,7 @@ OPS = register(
                         {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}},
                     ),
                     # GlueJobOperator uploads the local script_location here.
-                    _s3_objects("UploadJobScript", ("s3:PutObject",), "artifacts_bucket", "artifacts/glue-scripts/"),
+                    s3_objects("UploadJobScript", ("s3:PutObject",), "artifacts_bucket", "artifacts/glue-scripts/"),
                 ),
             ),
         ),

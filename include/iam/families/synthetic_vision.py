@@ -18,11 +18,11 @@ Rekognition ARNs end in a creation timestamp the caller does not know, so a proj
 
 from __future__ import annotations
 
-from include.iam.policies import DagAccess, Family, Grant, _arn, _s3_list, _s3_objects, register
+from include.iam.policies import DagAccess, Family, Grant, register, s3_list, s3_objects, service_arn
 
 
 def _project(name: str) -> str:
-    return _arn("rekognition", f"project/{name}/*")
+    return service_arn("rekognition", f"project/{name}/*")
 
 
 # Project look-ups by name (RekognitionCreateProjectOperator, RekognitionCreateDatasetOperator's dataset look-up):
@@ -53,7 +53,7 @@ SYNTHETIC_VISION = register(
                     Grant("RenderBucket", ("s3:CreateBucket", "s3:ListBucket"), ("arn:aws:s3:::{dataset_bucket}",)),
                     # render_shard uploads images, shard manifests and contact sheets; validate reads the shard
                     # manifests and heads/reads the images; merge reads the shards, writes manifest/coco/dataset.
-                    _s3_objects(
+                    s3_objects(
                         "RenderDataset",
                         ("s3:PutObject", "s3:GetObject"),
                         "dataset_bucket",
@@ -68,25 +68,25 @@ SYNTHETIC_VISION = register(
                     Grant("ModelsBucket", ("s3:CreateBucket", "s3:ListBucket"), ("arn:aws:s3:::{models_bucket}",)),
                     # training_dataset reads the render's manifest.jsonl and dataset.json; create_train_dataset's
                     # CreateDataset reads the manifest as the caller.
-                    _s3_objects(
+                    s3_objects(
                         "ReadTrainingDataset", ("s3:GetObject",), "dataset_bucket", "{dataset_prefix}/{dataset_name}/"
                     ),
                     # render_shifted_test_set renders, validates and merges the domain-shifted test set (or finds it
                     # published); create_test_dataset, smoke_sample and smoke_check's DetectCustomLabels read it.
-                    _s3_objects(
+                    s3_objects(
                         "ShiftedTestSet",
                         ("s3:PutObject", "s3:GetObject"),
                         "dataset_bucket",
                         "{dataset_prefix}/{dataset_name}-shifted/",
                     ),
                     # import_test_photos lists the photos' prefix and reads the labels and the image headers.
-                    _s3_list("ListTestPhotos", "photos_bucket", ("{photos_prefix}/",)),
-                    _s3_objects("ReadTestPhotos", ("s3:GetObject",), "photos_bucket", "{photos_prefix}/"),
+                    s3_list("ListTestPhotos", "photos_bucket", ("{photos_prefix}/",)),
+                    s3_objects("ReadTestPhotos", ("s3:GetObject",), "photos_bucket", "{photos_prefix}/"),
                     # Under custom-labels/<project>/: import_test_photos writes the test manifest (create_test_dataset
                     # reads it); train_version's CreateProjectVersion writes the evaluation as the caller; record and
                     # gate read the evaluation summary; record writes the chart; record and mark_deployed update the
                     # ledger.
-                    _s3_objects(
+                    s3_objects(
                         "ModelArtifacts",
                         ("s3:PutObject", "s3:GetObject"),
                         "models_bucket",
@@ -120,7 +120,7 @@ SYNTHETIC_VISION = register(
                     Grant("StudyBucket", ("s3:CreateBucket", "s3:ListBucket"), ("arn:aws:s3:::{study_bucket}",)),
                     # shared_test_set (<study>-shifted) and render_variant (<study>-<variant>) render, validate and
                     # merge their datasets or find them published; create_{train,test}_dataset read the manifests.
-                    _s3_objects(
+                    s3_objects(
                         "StudyDatasets",
                         ("s3:PutObject", "s3:GetObject"),
                         "study_bucket",
@@ -128,14 +128,14 @@ SYNTHETIC_VISION = register(
                     ),
                     # train_version's CreateProjectVersion writes each variant's evaluation as the caller under
                     # custom-labels/<study>-<variant>/; score reads its summary.
-                    _s3_objects(
+                    s3_objects(
                         "StudyEvaluations",
                         ("s3:PutObject", "s3:GetObject"),
                         "study_bucket",
                         "custom-labels/{study_name}-",
                     ),
                     # rank writes ranking.csv, ranking.png and results.json.
-                    _s3_objects(
+                    s3_objects(
                         "StudyRanking", ("s3:PutObject",), "study_bucket", "custom-labels/studies/{study_name}/"
                     ),
                     DESCRIBE_PROJECTS,
