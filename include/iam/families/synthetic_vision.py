@@ -29,6 +29,18 @@ def _project(name: str) -> str:
 # DescribeProjects has no resource-level permission.
 DESCRIBE_PROJECTS = Grant("DescribeProjects", ("rekognition:DescribeProjects",), ("*",))
 
+# A project's life in both training DAGs: create it, replace its datasets, train, describe, deploy and retire versions.
+PROJECT_LIFECYCLE = (
+    "rekognition:CreateProject",
+    "rekognition:CreateDataset",
+    "rekognition:DeleteDataset",
+    "rekognition:DescribeDataset",
+    "rekognition:CreateProjectVersion",
+    "rekognition:DescribeProjectVersions",
+    "rekognition:StartProjectVersion",
+    "rekognition:StopProjectVersion",
+)
+
 SYNTHETIC_VISION = register(
     Family(
         name="synthetic_vision",
@@ -98,17 +110,7 @@ SYNTHETIC_VISION = register(
                     # starts it, waits, and stops the previously serving version; smoke_check detects with it.
                     Grant(
                         "TrainProject",
-                        (
-                            "rekognition:CreateProject",
-                            "rekognition:CreateDataset",
-                            "rekognition:DeleteDataset",
-                            "rekognition:DescribeDataset",
-                            "rekognition:CreateProjectVersion",
-                            "rekognition:DescribeProjectVersions",
-                            "rekognition:StartProjectVersion",
-                            "rekognition:StopProjectVersion",
-                            "rekognition:DetectCustomLabels",
-                        ),
+                        (*PROJECT_LIFECYCLE, "rekognition:DetectCustomLabels"),
                         (_project("{project_name}"),),
                     ),
                 ),
@@ -144,16 +146,7 @@ SYNTHETIC_VISION = register(
                     # waits; stop_other_variants stops the study's other running versions.
                     Grant(
                         "StudyProjects",
-                        (
-                            "rekognition:CreateProject",
-                            "rekognition:CreateDataset",
-                            "rekognition:DeleteDataset",
-                            "rekognition:DescribeDataset",
-                            "rekognition:CreateProjectVersion",
-                            "rekognition:DescribeProjectVersions",
-                            "rekognition:StartProjectVersion",
-                            "rekognition:StopProjectVersion",
-                        ),
+                        PROJECT_LIFECYCLE,
                         (_project("{study_name}-*"),),
                     ),
                 ),

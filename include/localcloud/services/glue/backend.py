@@ -545,17 +545,7 @@ class GlueBackend:
             "Timeout": effective["Timeout"],
             "LogGroupName": "/aws-glue/python-jobs" if command == "pythonshell" else "/aws-glue/jobs",
         }
-        for key in (
-            "MaxCapacity",
-            "AllocatedCapacity",
-            "WorkerType",
-            "NumberOfWorkers",
-            "SecurityConfiguration",
-            "NotificationProperty",
-            "GlueVersion",
-            "ExecutionClass",
-            "ExecutionRoleSessionPolicy",
-        ):
+        for key in (*RUN_SETTINGS[1:], "GlueVersion"):  # Timeout is always there
             if effective.get(key) is not None:
                 out[key] = effective[key]
         return {k: v for k, v in out.items() if v is not None}
