@@ -154,6 +154,17 @@ def test_extracts_each_tenant_into_its_own_bucket_and_reruns_duplicate_nothing(c
     assert requests.get(ddb, TABLE, "req-initech")["run_id"] == run.run_id  # not retried by another run
     assert glue.get_job(JobName=job_name("acme"))["Job"]["Timeout"] == 60
     assert_least_privilege(cloud, conn, "tenant_data_extraction")
+    # The tenants' roles too: their sessions (the DAG's checks, and Glue running the job, which reads its script as
+    # the role) used every grant, and nothing more.
+    from include.iam import coverage
+    from include.localcloud.iam_policy import read_audit_log
+
+    records = read_audit_log(cloud.audit_log)
+    for tenant in TENANTS:
+        prefix = f"arn:aws:sts::{ACCOUNT}:assumed-role/{provision.role_name(tenant)}/"
+        mine = [r for r in records if r["principal"].startswith(prefix) and r["evaluated"] and r["action"]]
+        result = coverage.check(mine, provision.permissions_policy(tenant, ARTIFACTS))
+        assert result.ok, f"{provision.role_name(tenant)}:\n{result.explain()}"
 
 
 def _objects(s3) -> dict[str, dict]:

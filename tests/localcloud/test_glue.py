@@ -403,6 +403,16 @@ def test_role_must_exist_and_trust_glue(localcloud, glue, iam, code_bucket):
     run = _wait(glue, job, glue.start_job_run(JobName=job)["JobRunId"])
     assert run["JobRunState"] == "FAILED" and "does not exist" in run["ErrorMessage"]
 
+    # Glue reads the script as the job's role: a role that may not read it never gets to run it.
+    other = f"glue-other-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=other)
+    _, blind = _role(iam, TRUST_GLUE, [other])
+    job = _job(glue, blind, script)
+    run = _wait(glue, job, glue.start_job_run(JobName=job)["JobRunId"])
+    assert run["JobRunState"] == "FAILED" and run.get("StartedOn") is not None
+    assert "cannot be read from S3: AccessDenied" in run["ErrorMessage"]
+    assert "(Glue reads it as the job's role)" in run["ErrorMessage"]
+
 
 def test_stop_and_max_concurrent_runs(localcloud, glue, glue_role, code_bucket):
     s3 = localcloud.client("s3")

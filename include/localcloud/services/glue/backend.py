@@ -9,8 +9,8 @@ Jobs
     checked and echoed; every run shares this machine.
 
 Job runs
-    StartJobRun, GetJobRun, GetJobRuns, BatchStopJobRun. ``STARTING`` (the ``Command.ScriptLocation`` object is
-    copied from localcloud's S3 into ``<data>/glue-jobs/<runId>/`` and the role assumed) ``-> RUNNING`` (the
+    StartJobRun, GetJobRun, GetJobRuns, BatchStopJobRun. ``STARTING`` (the role is assumed, and the
+    ``Command.ScriptLocation`` object read with its session into ``<data>/glue-jobs/<runId>/``) ``-> RUNNING`` (the
     script runs) ``-> SUCCEEDED | FAILED | STOPPED | TIMEOUT``; BatchStopJobRun goes through ``STOPPING`` and
     kills the script's process group. The script runs as
     ``<this python> <script> --JOB_NAME <job> --JOB_RUN_ID <runId> --<key> <value> ...`` with the job's
@@ -643,8 +643,8 @@ class GlueBackend:
         settings = json.loads(run["settings"])
         timeout = _with_defaults(_effective(definition, settings))["Timeout"]
         try:
-            script = self._fetch_script(definition["Command"]["ScriptLocation"], job_dir)
             credentials = self._credentials(run, definition, settings, timeout)
+            script = self._fetch_script(definition["Command"]["ScriptLocation"], job_dir, credentials, run)
         except _RunError as exc:
             (job_dir / ERROR).write_text(f"{exc}\n")
             self._update(run_id, "FAILED", only_from=("STARTING",), end=True, error=str(exc))
@@ -708,19 +708,37 @@ class GlueBackend:
                 run_id=f"{first}_attempt_{attempt}",
             )
 
-    def _fetch_script(self, location: str, job_dir: Path) -> Path:
+    def _fetch_script(self, location: str, job_dir: Path, credentials: Mapping[str, Any], run: sqlite3.Row) -> Path:
+        """Glue reads the script with the job's role, so the role needs s3:GetObject on it: fetched through this
+        localcloud's own S3 endpoint with the run's session, where that policy is enforced."""
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError, ClientError
+
         bucket, _, key = location.split("://", 1)[1].partition("/")
-        try:
-            source = self._s3.object_file(bucket, key)
-        except AwsError as exc:
-            raise _RunError(f"Script {location} cannot be read from S3: {exc.code}: {exc.message}") from exc
         target = job_dir / (PurePosixPath(key).name or "script.py")
-        shutil.copyfile(source, target)
+        s3 = boto3.session.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=run["region"],
+        ).client("s3", endpoint_url=run["endpoint"], config=Config(retries={"max_attempts": 2}))
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise _RunError(
+                f"Script {location} cannot be read from S3: {error.get('Code')}: {error.get('Message')} "
+                "(Glue reads it as the job's role)"
+            ) from None
+        except BotoCoreError as exc:
+            raise _RunError(f"Script {location} cannot be read from S3: {exc}") from exc
+        target.write_bytes(body)
         return target
 
     def _credentials(
         self, run: sqlite3.Row, definition: dict[str, Any], settings: dict[str, Any], timeout: int
-    ) -> dict[str, str]:
+    ) -> dict[str, Any]:
         """The role session the script runs as: Glue assumes the job's role on the run's behalf."""
         role = definition["Role"]
         try:
