@@ -121,3 +121,12 @@ def test_a_broken_heartbeat_is_reported_and_the_start_time_used(localcloud):
     assert to_stop == [name]
     (decision,) = decisions
     assert decision["activity_source"] == "last_modified" and "not JSON" in decision["heartbeat_error"]
+
+
+def test_an_earlier_report_that_cannot_be_read_fails_instead_of_reading_as_none(localcloud):
+    s3 = localcloud.client("s3")
+    bucket = f"rep-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    assert autostop.read_report(s3, bucket, "reports/none.json") is None
+    with pytest.raises(s3.exceptions.NoSuchBucket):
+        autostop.read_report(s3, f"{bucket}-gone", "reports/none.json")

@@ -169,6 +169,7 @@ def read_report(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
         if _not_found(exc):
             return None
         raise
+        raise
 
 
 def report_key(prefix: str, run_id: str, as_of: datetime) -> str:
