@@ -27,6 +27,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from include.s3objects import read_json_or_none, read_or_none
+
 log = logging.getLogger(__name__)
 
 MAXIMIZED = frozenset({"F1", "Accuracy", "AUC", "F1macro", "R2"})
@@ -115,22 +117,6 @@ def align_columns(header: list[str], rows: list[list[str]], holdout_header: list
     return [[r[i] for i in index] for r in rows]
 
 
-def _read(s3: Any, bucket: str, key: str) -> bytes | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as err:
-        if err.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
-            return None
-        raise
-
-
-def load_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
-    body = _read(s3, bucket, key)
-    return None if body is None else json.loads(body)
-
-
 def put_json(s3: Any, bucket: str, key: str, value: dict[str, Any]) -> None:
     body = json.dumps(value, indent=1, sort_keys=True, default=str).encode()
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
@@ -155,7 +141,7 @@ def ensure_holdout(
     """
     meta_key = f"{registry}/holdout/holdout.json"
     features_key, labels_key = f"{registry}/holdout/features.csv", f"{registry}/holdout/labels.csv"
-    meta = load_json(s3, bucket, meta_key)
+    meta = read_json_or_none(s3, bucket, meta_key)
     created = meta is None
     if meta is None:
         index = header.index(target)
@@ -176,8 +162,8 @@ def ensure_holdout(
         put_json(s3, bucket, meta_key, meta)  # last: the holdout exists once this does
         log.info("fixed holdout created: %d rows of %s, sha256 %s", len(held), source, meta["sha256"])
     else:
-        features_text = (_read(s3, bucket, features_key) or b"").decode()
-        labels_text = (_read(s3, bucket, labels_key) or b"").decode()
+        features_text = (read_or_none(s3, bucket, features_key) or b"").decode()
+        labels_text = (read_or_none(s3, bucket, labels_key) or b"").decode()
         actual = holdout_sha(meta["header"], features_text, labels_text)
         if actual != meta["sha256"]:
             raise ValueError(
@@ -333,7 +319,7 @@ def plan_champion(params: dict[str, Any], data: dict[str, Any], run_id: str, s3:
     from include.automl.candidates import transform_config
 
     bucket = params["bucket"]
-    record = load_json(s3, bucket, champion_key(data["registry"]))
+    record = read_json_or_none(s3, bucket, champion_key(data["registry"]))
     current = baseline(record, run_id)
     how = champion_scoring(current, data["holdout_sha256"], params["objective"])
     plan: dict[str, Any] = {"champion": current, "scoring": how, "transform_config": None, "predictions_uri": ""}

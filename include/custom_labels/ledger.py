@@ -23,6 +23,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from include.s3objects import is_missing
+
 LEDGER_VERSION = 1
 MAX_ATTEMPTS = 10
 BACKOFF_SECONDS = 0.05  # doubled per attempt up to MAX_BACKOFF_SECONDS, with jitter so racing writers spread out
@@ -30,7 +32,6 @@ MAX_BACKOFF_SECONDS = 2.0
 # 412: the ETag changed since we read it (or the ledger appeared). 409: S3 saw a concurrent conditional write.
 # NoSuchKey: IfMatch on a ledger someone deleted meanwhile; the next read starts a new one.
 _RETRY_CODES = ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey")
-_MISSING_CODES = ("NoSuchKey", "404", "NotFound")
 
 
 class LedgerCorruptError(ValueError):
@@ -132,7 +133,7 @@ def _read(s3: Any, bucket: str, key: str) -> tuple[dict[str, Any], str | None]:
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in _MISSING_CODES:
+        if is_missing(exc):
             return empty_ledger(), None
         raise
     body = response["Body"].read()

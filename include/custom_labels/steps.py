@@ -18,6 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from include.rendering.groundtruth import DEFAULT_ATTRIBUTE, split_s3_uri
+from include.s3objects import exists, read_json_or_none
 
 log = logging.getLogger(__name__)
 
@@ -41,26 +42,6 @@ def ledger_key(project: str) -> str:
 
 def version_root(project: str, version_name: str) -> str:
     return f"{project_root(project)}/versions/{version_name}"
-
-
-def _read_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as err:
-        if err.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return None
-        raise
-    return json.loads(body)
-
-
-def _exists(s3: Any, bucket: str, key: str) -> bool:
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as err:
-        if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-    return True
 
 
 def manifest_labels(text: str, attribute: str = DEFAULT_ATTRIBUTE) -> dict[str, list[str]]:
@@ -108,7 +89,7 @@ def resolve_training_dataset(params: dict[str, Any], asset_extra: dict[str, Any]
         raise DatasetNotFound(f"{manifest} (from the {source}): {err.response['Error']['Code']}") from err
     labels = manifest_labels(text)
     prefix_bucket, prefix_key = split_s3_uri(prefix)
-    summary = _read_json(s3, prefix_bucket, f"{prefix_key}/{SUMMARY_NAME}")
+    summary = read_json_or_none(s3, prefix_bucket, f"{prefix_key}/{SUMMARY_NAME}")
     version = (summary or {}).get("version") or hashlib.sha256(text.encode()).hexdigest()[:16]
     log.info("training dataset %s from the %s: %d images", manifest, source, len(labels))
     return {
@@ -163,8 +144,8 @@ def render_dataset(render_params: dict[str, Any], s3: Any, processes: int | None
 
     layout = pipeline.plan({k: v for k, v in render_params.items() if k != "shifts"})
     bucket, prefix = layout["bucket"], layout["prefix"]
-    published = _read_json(s3, bucket, f"{prefix}/{SUMMARY_NAME}")
-    if published and published.get("version") == layout["version"] and _exists(s3, bucket, f"{prefix}/{MANIFEST_NAME}"):
+    published = read_json_or_none(s3, bucket, f"{prefix}/{SUMMARY_NAME}")
+    if published and published.get("version") == layout["version"] and exists(s3, bucket, f"{prefix}/{MANIFEST_NAME}"):
         log.info("dataset %s is already published under s3://%s/%s", layout["version"], bucket, prefix)
         summary = {**published, "reused": True}
     else:

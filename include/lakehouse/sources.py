@@ -13,19 +13,14 @@ from urllib.parse import urlparse
 
 from include.datagen import loans as gen
 from include.lakehouse.config import to_s3
+from include.s3objects import exists
 
 
 def _exists(uri: str, s3: Any) -> bool:
     parsed = urlparse(uri)
     if parsed.scheme in ("", "file"):
         return Path(parsed.path).exists()
-    try:
-        s3.head_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
-    except s3.exceptions.ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-    return True
+    return exists(s3, parsed.netloc, parsed.path.lstrip("/"))
 
 
 def _put(uri: str, local: Path, s3: Any) -> None:

@@ -484,6 +484,8 @@ def file_facts(path: Path) -> ImageFacts | str:
 def _probe_s3(client: Any, bucket: str, key: str) -> ImageFacts | str:
     from botocore.exceptions import ClientError
 
+    from include.s3objects import is_missing
+
     uri = f"s3://{bucket}/{key}"
     try:
         size = client.head_object(Bucket=bucket, Key=key)["ContentLength"]
@@ -492,7 +494,7 @@ def _probe_s3(client: Any, bucket: str, key: str) -> ImageFacts | str:
         head = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{HEADER_BYTES - 1}")["Body"].read()
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("404", "NoSuchKey", "NotFound"):
+        if is_missing(exc):
             return f"{uri} does not exist"
         return f"cannot read {uri}: {code or exc}"
     return _read_header(head, size, lambda: client.get_object(Bucket=bucket, Key=key)["Body"].read())

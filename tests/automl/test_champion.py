@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from include.automl import champion as ch
 from include.automl.data import prepare
+from include.s3objects import read_json_or_none
 
 
 class FakeS3:
@@ -230,7 +231,7 @@ def _decide_run(s3: FakeS3, run_id: str, predicted: list[str], model: str, **par
         "predictions_uri": f"s3://b/preds/{model}/",
         "model_config": {"ModelName": model, "Containers": [], "ExecutionRoleArn": "r"},
     }
-    record = ch.load_json(s3, "b", ch.champion_key(data["registry"]))
+    record = read_json_or_none(s3, "b", ch.champion_key(data["registry"]))
     current = ch.baseline(record, run_id)
     scoring = ch.champion_scoring(current, data["holdout_sha256"], params.get("objective", "F1"))
     plan = {"champion": current, "scoring": scoring, "transform_config": None, "predictions_uri": ""}

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
+from include.s3objects import read_json_or_none, read_or_none
 
 REPORT_VERSION = 1
 HEARTBEAT_NAME = "heartbeat.json"
@@ -143,19 +143,12 @@ def tags_of(sagemaker: Any, arn: str) -> list[dict[str, str]]:
     return [tag for page in pages for tag in page["Tags"]]
 
 
-def _not_found(error: ClientError) -> bool:
-    return error.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound")
-
-
 def read_heartbeat(s3: Any, bucket: str, prefix: str, instance: str) -> tuple[Heartbeat | None, str | None]:
     """(heartbeat, why it could not be used): (None, None) when there is none; a broken one is reported, not fatal."""
     key = heartbeat_key(prefix, instance)
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        if _not_found(exc):
-            return None, None
-        raise
+    body = read_or_none(s3, bucket, key)
+    if body is None:
+        return None, None
     try:
         return parse_heartbeat(body), None
     except ValueError as exc:
@@ -163,13 +156,7 @@ def read_heartbeat(s3: Any, bucket: str, prefix: str, instance: str) -> tuple[He
 
 
 def read_report(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
-    try:
-        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    except ClientError as exc:
-        if _not_found(exc):
-            return None
-        raise
-        raise
+    return read_json_or_none(s3, bucket, key)
 
 
 def report_key(prefix: str, run_id: str, as_of: datetime) -> str:
