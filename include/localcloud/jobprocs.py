@@ -4,11 +4,15 @@ own, so that stopping one stops everything it started, and localcloud's request 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from include.localcloud.core import DEFAULT_PORT
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,3 +68,28 @@ def end(module: str, pid: int | None, job_dir: Path) -> None:
     """After a crash: stop every process of the job, the recorded ``pid`` and any orphan of ``module`` on it."""
     for each in {*(p for p in [pid] if p), *orphans(module, job_dir)}:
         kill(each, job_dir)
+
+
+def tail_lines(path: Path, size: int = 65536) -> list[str]:
+    """The lines of the last ``size`` bytes of a job's log (none if it cannot be read)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(handle.seek(0, os.SEEK_END) - size, 0))
+            return handle.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return []
+
+
+def endpoint_for(host: str) -> str:
+    """localcloud's URL as a job should call it back: the loopback host:port the caller reached us on."""
+    parsed = urlsplit(f"//{host}")
+    try:
+        name = parsed.hostname or ""
+        loopback = name == "localhost" or ipaddress.ip_address(name).is_loopback
+        port = parsed.port
+    except ValueError:
+        loopback, port = False, None
+    if loopback and host:
+        return f"http://{host}"
+    # Never hand the job's credentials to a host a client named: localcloud only listens on loopback anyway.
+    return f"http://127.0.0.1:{port or DEFAULT_PORT}"

@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
 
-from include.localcloud.services.emr_serverless import backend, constraints, submit
+from include.localcloud import jobprocs
+from include.localcloud.services.emr_serverless import constraints, submit
 from tests.conftest import point_aws_default
 
 ROLE = "arn:aws:iam::000000000000:role/EMRServerlessJobRole"
@@ -527,12 +528,12 @@ def test_spark_submit_command_merges_packages_defaults_and_s3a(tmp_path):
 
 
 def test_the_job_reaches_localcloud_on_the_loopback_address_the_caller_used():
-    assert backend.endpoint_for("127.0.0.1:5000") == "http://127.0.0.1:5000"
-    assert backend.endpoint_for("localhost:4566") == "http://localhost:4566"
-    assert backend.endpoint_for("[::1]:4566") == "http://[::1]:4566"
+    assert jobprocs.endpoint_for("127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert jobprocs.endpoint_for("localhost:4566") == "http://localhost:4566"
+    assert jobprocs.endpoint_for("[::1]:4566") == "http://[::1]:4566"
     # A Host header naming another machine never gets the job's credentials sent to it.
-    assert backend.endpoint_for("attacker.example:4566") == "http://127.0.0.1:4566"
-    assert backend.endpoint_for("") == "http://127.0.0.1:4566"
+    assert jobprocs.endpoint_for("attacker.example:4566") == "http://127.0.0.1:4566"
+    assert jobprocs.endpoint_for("") == "http://127.0.0.1:4566"
 
 
 def test_constraint_messages_follow_aws():

@@ -39,7 +39,6 @@ import binascii
 import contextlib
 import gzip
 import hashlib
-import ipaddress
 import json
 import logging
 import os
@@ -55,10 +54,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from include.localcloud import jobprocs
-from include.localcloud.core import DEFAULT_PORT, AwsError, RequestContext, ensure_dir
+from include.localcloud.core import AwsError, RequestContext, ensure_dir
 from include.localcloud.services.emr_serverless import driver, submit
 from include.localcloud.services.s3.backend import S3Backend
 from include.localcloud.store import SqliteStore
@@ -176,30 +174,6 @@ def _page(rows: list[sqlite3.Row], params: dict[str, Any], id_column: str) -> tu
     return taken, more
 
 
-def endpoint_for(host: str) -> str:
-    """localcloud's URL as the job's S3A should use it: the loopback host:port the caller reached us on."""
-    parsed = urlsplit(f"//{host}")
-    try:
-        name = parsed.hostname or ""
-        loopback = name == "localhost" or ipaddress.ip_address(name).is_loopback
-        port = parsed.port
-    except ValueError:
-        loopback, port = False, None
-    if loopback and host:
-        return f"http://{host}"
-    # Never hand the job's credentials to a host a client named: localcloud only listens on loopback anyway.
-    return f"http://127.0.0.1:{port or DEFAULT_PORT}"
-
-
-def _tail_lines(path: Path, size: int = 65536) -> list[str]:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(max(handle.seek(0, os.SEEK_END) - size, 0))
-            return handle.read().decode("utf-8", "replace").splitlines()
-    except OSError:
-        return []
-
-
 def failure_details(job_dir: Path, exit_code: int | None) -> str:
     """EMR's wording for a failed driver, quoting the last exceptions it printed.
 
@@ -208,7 +182,7 @@ def failure_details(job_dir: Path, exit_code: int | None) -> str:
     """
     found: list[str] = []
     for name in (driver.STDOUT, driver.STDERR):
-        for line in reversed(_tail_lines(job_dir / name)):
+        for line in reversed(jobprocs.tail_lines(job_dir / name)):
             match = _EXCEPTION_LINE.match(line.strip())
             if match and match.group(0) not in found:
                 found.append(match.group(0))
@@ -495,7 +469,7 @@ class EmrServerlessBackend:
                     json.dumps(params.get("tags") or {}),
                     params["clientToken"],
                     fingerprint,
-                    endpoint_for(ctx.host),
+                    jobprocs.endpoint_for(ctx.host),
                     f"arn:aws:iam::{ctx.account_id}:root",
                     str(self._jobs_dir / job_id),
                 ),

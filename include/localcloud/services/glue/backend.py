@@ -75,8 +75,6 @@ from typing import Any
 from include.localcloud import jobprocs
 from include.localcloud.core import AwsError, RequestContext, ensure_dir
 from include.localcloud.iam_policy import PolicyError, parse_policy
-from include.localcloud.services.emr_serverless.backend import endpoint_for
-from include.localcloud.services.s3.backend import S3Backend
 from include.localcloud.services.sts.backend import StsBackend
 from include.localcloud.store import SqliteStore
 
@@ -198,13 +196,7 @@ def script_environment(
 
 def error_tail(path: Path) -> str:
     """The last lines the script wrote to stderr, at most ERROR_TAIL_CHARS of them."""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(max(handle.seek(0, os.SEEK_END) - 65536, 0))
-            lines = handle.read().decode("utf-8", "replace").splitlines()
-    except OSError:
-        return ""
-    text = "\n".join(line.rstrip() for line in lines if line.strip())
+    text = "\n".join(line.rstrip() for line in jobprocs.tail_lines(path) if line.strip())
     text = "\n".join(text.splitlines()[-ERROR_TAIL_LINES:])
     return text if len(text) <= ERROR_TAIL_CHARS else "..." + text[-(ERROR_TAIL_CHARS - 3) :]
 
@@ -278,9 +270,8 @@ class _RunError(Exception):
 
 
 class GlueBackend:
-    def __init__(self, data_dir: Path, s3: S3Backend, sts: StsBackend) -> None:
+    def __init__(self, data_dir: Path, sts: StsBackend) -> None:
         self._store = SqliteStore(ensure_dir(Path(data_dir)) / "glue.sqlite", SCHEMA)
-        self._s3 = s3
         self._sts = sts
         self._jobs_dir = ensure_dir(Path(data_dir) / "glue-jobs")
         self._minute, workers = _settings()
@@ -512,7 +503,7 @@ class GlueBackend:
                     json.dumps(arguments),
                     json.dumps(definition),
                     json.dumps(settings),
-                    endpoint_for(ctx.host),
+                    jobprocs.endpoint_for(ctx.host),
                     str(self._jobs_dir / run_id),
                 ),
             )

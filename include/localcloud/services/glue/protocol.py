@@ -14,7 +14,7 @@ from include.localcloud.protocols.json_rpc import JsonProtocol
 from include.localcloud.protocols.shapes import service_model
 from include.localcloud.services.emr_serverless import constraints
 
-# Scripts are read from localcloud's S3; job runs get temporary credentials for the job's role from STS.
+# Job runs get temporary credentials for the job's role from STS, and read their script with them from S3.
 REQUIRES = ("s3", "sts")
 INVALID_INPUT = "InvalidInputException"
 
@@ -32,4 +32,4 @@ class GlueProtocol(JsonProtocol):
 def create(data_dir: Path, peers: Mapping[str, object]) -> GlueProtocol:
     from include.localcloud.services.glue.backend import GlueBackend
 
-    return GlueProtocol(service_model("glue"), GlueBackend(data_dir, peers["s3"].backend, peers["sts"].backend))
+    return GlueProtocol(service_model("glue"), GlueBackend(data_dir, peers["sts"].backend))
