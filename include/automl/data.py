@@ -22,7 +22,7 @@ import json
 import logging
 from typing import Any
 
-from include.automl.champion import csv_text
+from include.automl import champion
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,6 @@ def _source_rows(params: dict[str, Any], s3: Any) -> tuple[list[str], list[list[
 def prepare(params: dict[str, Any], s3: Any, dataset_source: str = "") -> dict[str, Any]:
     """Drop the fixed holdout's rows from the data (creating the holdout from the first dataset), upload the
     training set, and return every name and URI the run uses."""
-    from include.automl import champion
-
     header, rows = _source_rows(params, s3)
     target = params["target"]
     if target not in header:
@@ -80,7 +78,7 @@ def prepare(params: dict[str, Any], s3: Any, dataset_source: str = "") -> dict[s
     if bad:
         raise ValueError(f"ValidationException: rows {bad[:10]} do not have the header's {len(header)} columns")
     source = params.get("dataset_uri") or f"generated churn rows={params['rows']} seed={params['seed']}"
-    data_sha = hashlib.sha256(csv_text(header, rows).encode()).hexdigest()
+    data_sha = hashlib.sha256(champion.csv_text(header, rows).encode()).hexdigest()
 
     bucket = params["bucket"]
     registry = champion.registry_prefix(params["prefix"], target)
@@ -91,7 +89,7 @@ def prepare(params: dict[str, Any], s3: Any, dataset_source: str = "") -> dict[s
     train, excluded = champion.exclude_holdout(rows, holdout["keys"], header.index(target))
     if not train:
         raise ValueError(f"ValidationException: every row of {source} is in the fixed holdout; nothing to train on")
-    train_text = csv_text(header, train)
+    train_text = champion.csv_text(header, train)
     slug = job_slug(params, hashlib.sha256(train_text.encode()).hexdigest())
     root = f"{params['prefix'].strip('/')}/{slug}"
     s3.put_object(Bucket=bucket, Key=f"{root}/train/train.csv", Body=train_text.encode())
@@ -143,7 +141,7 @@ def describe_dataset(s3: Any, dataset_uri: str, target: str = "") -> dict[str, A
     return {
         "dataset_uri": dataset_uri,
         "rows": len(rows),
-        "sha256": hashlib.sha256(csv_text(header, rows).encode()).hexdigest(),
+        "sha256": hashlib.sha256(champion.csv_text(header, rows).encode()).hexdigest(),
     }
 
 

@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,6 @@ class Family:
     settings: Mapping[str, str]  # template name -> default (the DAG params' defaults)
     dags: tuple[DagAccess, ...]
     description: str = ""
-    service_principals: tuple[str, ...] = field(default=())
 
 
 def s3_objects(sid: str, actions: Iterable[str], bucket: str, prefix: str) -> Grant:
@@ -152,27 +151,10 @@ def family_policy(family: Family, overrides: Mapping[str, str] | None = None, **
 
 
 def trust_policy(family: Family, account: str = ACCOUNT, worker_arn: str | None = None) -> dict:
-    """Only the Airflow workers' role (``worker_arn``, default ``role/airflow-worker``) may assume a family role
-    (services too, only where the family says so)."""
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "AirflowWorkers",
-            "Effect": "Allow",
-            "Principal": {"AWS": worker_arn or f"arn:aws:iam::{account}:role/{WORKER_ROLE}"},
-            "Action": "sts:AssumeRole",
-        }
-    ]
-    for service in family.service_principals:
-        statements.append(
-            {
-                "Sid": service.split(".")[0].capitalize() + "Service",
-                "Effect": "Allow",
-                "Principal": {"Service": service},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-            }
-        )
-    return {"Version": "2012-10-17", "Statement": statements}
+    """Only the Airflow workers' role (``worker_arn``, default ``role/airflow-worker``) may assume a family role."""
+    worker = worker_arn or f"arn:aws:iam::{account}:role/{WORKER_ROLE}"
+    statement = {"Sid": "AirflowWorkers", "Effect": "Allow", "Principal": {"AWS": worker}, "Action": "sts:AssumeRole"}
+    return {"Version": "2012-10-17", "Statement": [statement]}
 
 
 def family_buckets(family: Family, overrides: Mapping[str, str] | None = None) -> set[str]:

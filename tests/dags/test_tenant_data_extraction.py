@@ -181,7 +181,7 @@ def _tenant_s3(cloud, tenant: str, external_id: str | None = None):
         creds, arn = tenant_session(sts, tenant, ACCOUNT, "cross-tenant-test")
     else:
         answer = sts.assume_role(
-            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{provision.role_name(tenant)}",
+            RoleArn=provision.role_arn(tenant, ACCOUNT),
             RoleSessionName="probe",
             ExternalId=external_id,
         )

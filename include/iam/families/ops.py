@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from include.iam.policies import DagAccess, Family, Grant, register, s3_objects, service_arn, table_arn
+from include.ops.tenants import provision
+
+# Every tenant's extraction role (provision names them), as a template over the account.
+TENANT_ROLES = provision.role_arn("*", "{account}")
 
 OPS = register(
     Family(
@@ -54,9 +58,7 @@ OPS = register(
                         (table_arn("requests_table"),),
                     ),
                     # scope and record_status act as the tenant (with the tenant's external id) to check access.
-                    Grant(
-                        "AssumeTenantRoles", ("sts:AssumeRole",), ("arn:aws:iam::{account}:role/tenant-*-extraction",)
-                    ),
+                    Grant("AssumeTenantRoles", ("sts:AssumeRole",), (TENANT_ROLES,)),
                     # GlueJobOperator: create (with tags) or update the tenant's job (syncing its tags), start it, poll it;
                     # record_status reads the run.
                     Grant(
@@ -77,7 +79,7 @@ OPS = register(
                     Grant(
                         "PassTenantRolesToGlue",
                         ("iam:PassRole",),
-                        ("arn:aws:iam::{account}:role/tenant-*-extraction",),
+                        (TENANT_ROLES,),
                         {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}},
                     ),
                     # GlueJobOperator uploads the local script_location here.

@@ -62,7 +62,7 @@ def plan(ddb: Any, table: str, run_id: str, limit: int) -> list[dict[str, Any]]:
 
 def tenant_session(sts: Any, tenant: str, account: str, run_id: str) -> tuple[dict[str, str], str]:
     """Credentials of the tenant's role (with its external id) and the session's ARN."""
-    role_arn = f"arn:aws:iam::{account}:role/{provision.role_name(tenant)}"
+    role_arn = provision.role_arn(tenant, account)
     # Session names allow [\w+=,.@-]{2,64}; run ids carry ':' and '+'.
     session_name = ("extract-" + "".join(c if c.isalnum() or c in "=,.@-" else "-" for c in run_id))[:64]
     answer = sts.assume_role(
@@ -99,7 +99,7 @@ def scope(clients: Clients, *, table: str, request: dict[str, Any], run_id: str,
     log.info("request %s runs as %s", request_id, session_arn)
     return {
         "job_name": job_name(tenant),
-        "iam_role_arn": f"arn:aws:iam::{clients.account}:role/{provision.role_name(tenant)}",
+        "iam_role_arn": provision.role_arn(tenant, clients.account),
         "script_args": {
             "--tenant": tenant,
             "--request_id": request_id,

@@ -22,6 +22,10 @@ def role_name(tenant: str) -> str:
     return f"tenant-{tenant}-extraction"
 
 
+def role_arn(tenant: str, account: str) -> str:
+    return f"arn:aws:iam::{account}:role/{role_name(tenant)}"
+
+
 def bucket_name(tenant: str) -> str:
     return f"tenant-{tenant}-exports"
 
