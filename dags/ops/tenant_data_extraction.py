@@ -92,7 +92,7 @@ def tenant_data_extraction():
             update_config=True,
             iam_role_arn=job["iam_role_arn"],
             script_args=job["script_args"],
-            num_of_dpus=0.0625,
+            num_of_dpus=0.0625,  # Glue's smallest Python shell size, plenty for one tenant's extract
             concurrent_run_limit=4,
             create_job_kwargs={
                 "Command": {

@@ -83,7 +83,7 @@ OPS = register(
                         {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}},
                     ),
                     # GlueJobOperator uploads the local script_location here.
-                    s3_objects("UploadJobScript", ("s3:PutObject",), "artifacts_bucket", "artifacts/glue-scripts/"),
+                    s3_objects("UploadJobScript", ("s3:PutObject",), "artifacts_bucket", provision.SCRIPTS_PREFIX),
                 ),
             ),
         ),

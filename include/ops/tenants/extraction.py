@@ -16,8 +16,6 @@ from include.ops.tenants.glue_extract import MANIFEST, ExtractionError, validate
 
 log = logging.getLogger(__name__)
 
-SCRIPT_NAME = "glue_extract.py"
-
 
 @dataclass(frozen=True)
 class Clients:
@@ -28,10 +26,6 @@ class Clients:
     glue: Any
     tenant_client: Callable[[dict[str, str], str], Any]
     account: str
-
-
-# Glue's Python shell sizes: 1/16 DPU is the smallest (and plenty for a tenant extract).
-PYTHON_SHELL_DPU = 0.0625
 
 
 def job_name(tenant: str) -> str:
