@@ -705,8 +705,9 @@ def test_airflow_connection_with_role_arn_assumes_the_role(tenants, monkeypatch)
 
 
 def test_expired_credentials_are_rejected(tmp_path) -> None:
-    # LOCALCLOUD_STS_MAX_SESSION_SECONDS is a localcloud-only hook: sessions live 3 s instead of 15 min+.
-    server = LocalCloudProcess(tmp_path / "data", env={"LOCALCLOUD_STS_MAX_SESSION_SECONDS": "3"}).start()
+    # LOCALCLOUD_STS_MAX_SESSION_SECONDS is a localcloud-only hook: sessions live 15 s instead of 15 min+. Not
+    # less: on a loaded 2-core machine making three clients and the first call took more than 3 s in CI.
+    server = LocalCloudProcess(tmp_path / "data", env={"LOCALCLOUD_STS_MAX_SESSION_SECONDS": "15"}).start()
     try:
         server.client("iam").create_role(RoleName="short", AssumeRolePolicyDocument=json.dumps(TRUST_ACCOUNT))
         credentials = _assume(server, "short")
