@@ -1,6 +1,6 @@
 # Entry points for the whole project. Every target bootstraps what it needs first:
 #   apt packages from packages.txt and packages-dev.txt (installed when root, otherwise the exact sudo line is printed),
-#   then .venv (Python 3.11) with requirements-dev.txt pinned by constraints.txt.
+#   then .venv (Python 3.11) with requirements-dev.txt pinned by constraints.txt, and localcloud/ installed editable.
 # Run `make help` for the list.
 
 SHELL := /bin/bash
@@ -69,7 +69,7 @@ apt-packages:
 	  fi; \
 	fi
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-localcloud.txt requirements-nodeps.txt constraints.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt constraints.txt localcloud/pyproject.toml
 	@if [[ ! -x $(BIN)/python ]]; then \
 	  command -v $(PYTHON) >/dev/null || { echo "ERROR: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 1; }; \
 	  echo "==> creating .venv with $(PYTHON)"; \
@@ -78,6 +78,8 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-localcloud.txt requ
 	@echo "==> pip install -r requirements-dev.txt -c constraints.txt"
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt -c constraints.txt
+	@echo "==> pip install -e './localcloud[emr,glue]' -c constraints.txt"
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e './localcloud[emr,glue]' -c constraints.txt
 	@$(MAKE) pip-check
 	@touch $@
 
@@ -97,6 +99,7 @@ pip-check:
 constraints: ## Refreeze constraints.txt from .venv
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e './localcloud[emr,glue]'
 	@{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e '; } > constraints.txt.new
 	@mv constraints.txt.new constraints.txt
 	@touch $(STAMP)

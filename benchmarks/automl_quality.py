@@ -33,10 +33,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from include.datagen import churn
-from include.localcloud.engines.automl import load, run
-from include.localcloud.engines.automl.data import load_dataset, split
-from include.localcloud.engines.automl.job import threads
-from include.localcloud.engines.automl.metrics import tune_threshold
+from localcloud.engines.automl import load, run
+from localcloud.engines.automl.data import load_dataset, split
+from localcloud.engines.automl.job import threads
+from localcloud.engines.automl.metrics import tune_threshold
 
 GOAL_F1_GAP = 0.02
 
@@ -61,7 +61,7 @@ def baseline(train_csv: Path, target: str, seed: int, n_iter: int, min_rows: int
     from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold
     from xgboost import XGBClassifier
 
-    from include.localcloud.engines.automl.features import TabularFeaturizer
+    from localcloud.engines.automl.features import TabularFeaturizer
 
     started = time.monotonic()
     data = load_dataset(train_csv, target, "BinaryClassification", min_rows)

@@ -9,7 +9,7 @@ Renders the gearbox catalog twice: a training set with ``--render`` (RenderConfi
 at ``--resolution`` px) and a test set from ``include.rendering.shift.domain_shift`` of that config, with
 ``shifted_seed`` (other lighting / backgrounds / materials / camera, never the training images). Both are cached
 under ``--cache-dir`` by dataset version, so a rerun only trains. Then it trains the localcloud detector engine
-(``include/localcloud/engines/detector``, the GPU when there is one) for ``--minutes``, evaluates it on the shifted
+(``localcloud/src/localcloud/engines/detector``, the GPU when there is one) for ``--minutes``, evaluates it on the shifted
 set exactly as Rekognition's evaluation summary does (IoU 0.5, per-label best-F1 threshold, micro-averaged), and
 prints ONE report: F1 / precision / recall overall and per label, train seconds and epochs, inference ms per image,
 the device and the settings, and whether F1 reached the goal (``--goal``, 0.95). The same goes as JSON to ``--out``.
@@ -104,7 +104,7 @@ def render_set(spec: DatasetSpec, cache_dir: Path, processes: int | None) -> tup
 
 
 def to_samples(folder: Path, images: list[dict]) -> list:
-    from include.localcloud.engines.detector import Sample
+    from localcloud.engines.detector import Sample
 
     return [Sample(folder / im["file_name"], im["boxes"], im["labels"]) for im in images]
 
@@ -117,9 +117,9 @@ def seconds_per_step(samples: list, image_size: int, batch_size: int, threads: i
     import numpy as np
     import torch
 
-    from include.localcloud.engines.detector.augment import augment
-    from include.localcloud.engines.detector.network import build_model, device, network_input, to_tensor
-    from include.localcloud.engines.detector.samples import load_rgb, rescale_boxes
+    from localcloud.engines.detector.augment import augment
+    from localcloud.engines.detector.network import build_model, device, network_input, to_tensor
+    from localcloud.engines.detector.samples import load_rgb, rescale_boxes
 
     on = device()
     if threads:
@@ -221,8 +221,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from include.localcloud.engines.detector import TrainConfig, evaluate_predictions, load, train
-    from include.localcloud.engines.detector.samples import load_rgb
+    from localcloud.engines.detector import TrainConfig, evaluate_predictions, load, train
+    from localcloud.engines.detector.samples import load_rgb
     from include.rendering.catalog import load_catalog
 
     train_render = RenderConfig.from_dict(

@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.localcloud_process import LocalCloudProcess  # noqa: I001 - needs the sys.path line above
+from localcloud.process import LocalCloudProcess  # noqa: I001 - needs the sys.path line above
 
 KB = 1024
 MB = 1024 * KB

@@ -36,7 +36,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.localcloud_process import LocalCloudProcess
+from localcloud.process import LocalCloudProcess
 
 FIXTURES = REPO / "tests" / "fixtures" / "textract-bank-statement"
 PDF = "0001_NationalBank_2Pages.pdf"

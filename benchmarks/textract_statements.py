@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.textract_agreement import exact, iou
 from include.datagen.statements import generate_statement
 from include.documents.reshape import tables_from_blocks
-from include.localcloud.engines.ocr.analyze import analyze_page
+from localcloud.engines.ocr.analyze import analyze_page
 
 LAYOUTS = ("national", "ledger", "modern")
 DPIS = (150, 200)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.localcloud_process import REPO, LocalCloudProcess
+from localcloud.process import LocalCloudProcess
+
+from tests import REPO
 
 # An isolated Airflow home per pytest session: tests never touch the developer's .airflow/.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
@@ -102,8 +104,9 @@ def assert_least_privilege(server: LocalCloudProcess, conn: dict, dag_id: str, s
     """Every call the DAG made with its family role is allowed by the DAG's own statements, and every action those
     statements grant was used (``include.iam.coverage``). ``sids``: only these statements, for a test that takes one
     of the DAG's paths (the lakehouse's engines)."""
-    from include.iam import coverage, policies, roles
-    from include.localcloud.iam_policy import read_audit_log
+    from include.iam import policies, roles
+    from tests.iam import coverage
+    from localcloud.iam_policy import read_audit_log
 
     family = roles.family(conn["family"])
     records = coverage.session_records(read_audit_log(server.audit_log), conn["session_arn"])

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from scripts.stack import group_members, http_ok
-from tests.localcloud_process import REPO, free_port
+from localcloud.process import free_port
+from tests import REPO
 
 pytestmark = pytest.mark.slow
 

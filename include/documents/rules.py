@@ -1111,7 +1111,7 @@ def operate(
 
 
 def _answer_corrections(tables: dict[str, dict], answer: Mapping[str, Any]) -> list[dict]:
-    """An A2I answerContent (include/localcloud/services/a2i_runtime/contract.py) as corrections.
+    """An A2I answerContent (localcloud/src/localcloud/services/a2i_runtime/contract.py) as corrections.
 
     The reviewer submits whole tables, so every answered table is marked reviewed; cell texts that differ from
     the tables' current texts are corrections, and the answer's table type and headers become overrides.

@@ -1,2 +1,2 @@
 """Least-privilege IAM for the DAG families: declarations (families.py), generation (policies.py), the roles in an
-account (roles.py) and the audit-log coverage check (coverage.py). Generated JSON lives in generated/."""
+account (roles.py). Generated JSON lives in generated/."""

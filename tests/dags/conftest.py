@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.localcloud_process import REPO, LocalCloudProcess
+from localcloud.process import LocalCloudProcess
+
+from tests import REPO
 
 DAGS = REPO / "dags"
 

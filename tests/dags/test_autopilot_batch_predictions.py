@@ -18,7 +18,7 @@ import pytest
 from include.automl import champion as ch
 from tests.conftest import assert_least_privilege, point_aws_default, use_connection
 from tests.dags.conftest import task_states as _states
-from tests.localcloud_process import LocalCloudProcess
+from localcloud.process import LocalCloudProcess
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 TARGET = "Churn?"

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import assert_least_privilege, point_aws_default
 from tests.dags.conftest import task_states
-from tests.localcloud_process import LocalCloudProcess
+from localcloud.process import LocalCloudProcess
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 

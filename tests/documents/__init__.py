@@ -7,7 +7,7 @@ from functools import cache
 
 import pytest
 
-from tests.localcloud_process import REPO
+from tests import REPO
 
 FIXTURE_DIR = REPO / "tests" / "fixtures" / "textract-bank-statement"
 FIXTURE_JSON = FIXTURE_DIR / "0001_NationalBank_2Pages_TextractOutput_1.json"

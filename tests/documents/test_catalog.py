@@ -17,7 +17,7 @@ from include.documents.catalog import CORRECTED_FILL, FLAG_FILL, REVIEWED_FILL, 
 from include.documents.reshape import lines_from_blocks, tables_from_blocks
 from include.documents.rules import apply_corrections, operate
 from tests.documents import FIXTURE_JSON, fixture_blocks, make_table
-from tests.localcloud_process import REPO
+from tests import REPO
 
 DOCUMENT = {
     "name": "0001_NationalBank_2Pages.pdf",

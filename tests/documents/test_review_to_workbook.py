@@ -17,7 +17,8 @@ from include.documents import pipeline, reshape, rules, tracking
 from include.documents.convert import convert
 from tests.browser import launch, require_chromium, wait_until
 from tests.localcloud.test_a2i import ACTIVATION, make_flow
-from tests.localcloud_process import REPO, LocalCloudProcess
+from localcloud.process import LocalCloudProcess
+from tests import REPO
 
 FIXTURE = REPO / "tests" / "fixtures" / "textract-bank-statement"
 PDF = FIXTURE / "0001_NationalBank_2Pages.pdf"

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from include.iam import coverage, policies, roles
-from include.localcloud.iam_policy import evaluate, parse_policy
+from include.iam import policies, roles
+from tests.iam import coverage
+from localcloud.iam_policy import evaluate, parse_policy
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def test_committed_files_are_current(tmp_path):
 def test_every_dag_belongs_to_exactly_one_family():
     from airflow.dag_processing.dagbag import DagBag
 
-    from tests.localcloud_process import REPO
+    from tests import REPO
 
     dag_ids = set(DagBag(dag_folder=str(REPO / "dags")).dag_ids)
     owners: dict[str, list[str]] = {}
@@ -60,7 +61,7 @@ def test_generated_policies_are_valid_and_narrow(documents):
 
 def test_a_family_role_trusts_only_the_workers_role(documents):
     trust = documents["roles/airflow-ops.trust.json"]
-    from include.localcloud.iam_policy import trust_allows
+    from localcloud.iam_policy import trust_allows
 
     parsed = parse_policy(trust, "trust")
     worker = f"arn:aws:iam::{policies.ACCOUNT}:role/{policies.WORKER_ROLE}"

@@ -18,7 +18,7 @@ from aws_ml.triggers.rekognition import RekognitionTrainingCompleteTrigger
 
 from tests.conftest import point_aws_default
 from tests.localcloud.test_rekognition_models import TRAINING_BUDGET, _dataset
-from tests.localcloud_process import LocalCloudProcess
+from localcloud.process import LocalCloudProcess
 
 pytest.importorskip("torch")
 

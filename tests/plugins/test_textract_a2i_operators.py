@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 
 from tests.conftest import point_aws_default
 from tests.localcloud.test_a2i import ACTIVATION, review
-from tests.localcloud_process import LocalCloudProcess
+from localcloud.process import LocalCloudProcess
 
 
 @pytest.fixture(scope="module")

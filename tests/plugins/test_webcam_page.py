@@ -19,7 +19,7 @@ from PIL import Image
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.conftest import point_aws_default
 from tests.localcloud.test_rekognition_models import TRAINING_BUDGET, _dataset, _image
-from tests.localcloud_process import LocalCloudProcess, free_port
+from localcloud.process import LocalCloudProcess, free_port
 
 LABELS = {"Red", "Blue"}  # the classes of tests.localcloud.test_rekognition_models._dataset
 
@@ -77,7 +77,7 @@ def test_the_plugin_module_stays_light() -> None:
     import subprocess
     import sys
 
-    from tests.localcloud_process import REPO
+    from tests import REPO
 
     code = (
         "import sys; import custom_labels_webcam.webcam_app; "

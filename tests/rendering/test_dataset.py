@@ -125,7 +125,7 @@ def test_pool_children_do_not_import_the_parents_main_module(tmp_path):
     import subprocess
     import sys
 
-    from tests.localcloud_process import REPO
+    from tests import REPO
 
     script = tmp_path / "runner.py"
     script.write_text(CHILD_GUARD.format(repo=str(REPO), catalog=CATALOG, render=SMALL, out=str(tmp_path / "out")))

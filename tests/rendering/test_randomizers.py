@@ -18,7 +18,7 @@ from PIL import Image
 
 from include.rendering import randomizers as rz
 from include.rendering.types import Catalog, Part
-from tests.localcloud_process import REPO
+from tests import REPO
 
 
 def primitive_catalog() -> Catalog:

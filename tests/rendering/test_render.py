@@ -20,7 +20,7 @@ from include.rendering import gl, labels
 from include.rendering import randomizers as rz
 from include.rendering.scene import Renderer, RenderSkip, background_image
 from include.rendering.types import Box, Catalog
-from tests.localcloud_process import REPO
+from tests import REPO
 from tests.rendering.test_randomizers import primitive_catalog
 
 WIDTH, HEIGHT = 192, 144  # not square: the projection must use the aspect ratio

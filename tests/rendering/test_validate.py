@@ -17,7 +17,7 @@ from include.rendering import validate
 from include.rendering.groundtruth import dumps_line, manifest_line
 from include.rendering.types import Box, RenderedImage
 from include.rendering.validate import ManifestError, ManifestIssue, check_manifest, main, validate_manifest
-from tests.localcloud_process import REPO
+from tests import REPO
 
 W, H = 128, 96
 CLASS_MAP = {0: "Gear_Housing", 1: "Spur_Gear"}
