@@ -2,6 +2,7 @@
 # Airflow image for this project (same files as the local Makefile flow):
 #   docker build -t industrial-ml-airflow .                        # scheduler / api-server / CPU workers
 #   docker build -t industrial-ml-airflow:gpu --target gpu-worker .  # workers that render (queue="gpu")
+#   docker build -t localcloud --target localcloud .                # the offline AWS endpoint, for compose or CI
 # In prod nothing here points at localcloud: aws_default comes from the deployment (env var, secrets backend or
 # the IAM role of the pod/instance).
 
@@ -31,7 +32,8 @@ RUN pip install --no-cache-dir -r /tmp/pip/requirements.txt -c /tmp/pip/constrai
 COPY --chown=airflow:root dags/ /opt/airflow/dags/
 COPY --chown=airflow:root plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:root include/ /opt/airflow/include/
-# DAGs import `include.<pkg>` (as they do locally with PYTHONPATH=repo root).
+# DAGs import `include.<pkg>` (as they do locally with PYTHONPATH=repo root). localcloud/ is not copied: the
+# Airflow image talks to real AWS and carries no emulator, torch or OCR engine.
 ENV PYTHONPATH=/opt/airflow
 
 
@@ -49,6 +51,26 @@ USER airflow
 # PYOPENGL_PLATFORM must be set before pyrender is imported; the NVIDIA runtime needs `graphics` for EGL.
 ENV PYOPENGL_PLATFORM=egl \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics
+
+
+# localcloud, the AWS-compatible endpoint with its engines (torch, rapidocr, scikit-learn/xgboost; Spark for EMR
+# Serverless runs), for teams that want the offline cloud in docker compose or CI. It shares nothing with the Airflow
+# image but the constraints file. Point aws_default's endpoint_url at http://<service>:4566.
+FROM python:3.11-slim-bookworm AS localcloud
+RUN set -eux; \
+    apt-get update; \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openjdk-17-jre-headless libgl1 libglib2.0-0; \
+    apt-get clean; rm -rf /var/lib/apt/lists/*
+COPY constraints.txt /tmp/constraints.txt
+COPY localcloud/ /opt/localcloud/
+RUN pip install --no-cache-dir '/opt/localcloud[emr,glue]' -c /tmp/constraints.txt && rm -rf /opt/localcloud/tests
+RUN useradd --create-home localcloud && mkdir /data && chown localcloud /data
+USER localcloud
+VOLUME /data
+EXPOSE 4566
+# The server refuses non-loopback binds (it holds local-only credentials); publish it through a loopback-bound
+# sidecar or run the DAGs' container in this one's network namespace.
+ENTRYPOINT ["localcloud", "serve", "--data-dir", "/data"]
 
 
 # Default target (last stage): the plain image.

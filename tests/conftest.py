@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from localcloud.process import LocalCloudProcess
-
 from tests import REPO
 
 # An isolated Airflow home per pytest session: tests never touch the developer's .airflow/.
@@ -105,8 +104,8 @@ def assert_least_privilege(server: LocalCloudProcess, conn: dict, dag_id: str, s
     statements grant was used (``include.iam.coverage``). ``sids``: only these statements, for a test that takes one
     of the DAG's paths (the lakehouse's engines)."""
     from include.iam import policies, roles
-    from tests.iam import coverage
     from localcloud.iam_policy import read_audit_log
+    from tests.iam import coverage
 
     family = roles.family(conn["family"])
     records = coverage.session_records(read_audit_log(server.audit_log), conn["session_arn"])

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.stack import group_members, http_ok
 from localcloud.process import free_port
+from scripts.stack import group_members, http_ok
 from tests import REPO
 
 pytestmark = pytest.mark.slow

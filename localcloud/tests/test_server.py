@@ -8,13 +8,12 @@ import sys
 import urllib.request
 
 import pytest
+import rawhttp
 from botocore.exceptions import ClientError
 
 from localcloud.core import Credentials
 from localcloud.protocols import query, shapes
 from localcloud.server import make_server
-import rawhttp
-
 
 
 def test_health_lists_services(localcloud):
@@ -29,7 +28,6 @@ def _serve_refused(*args: str) -> str:
     """Run ``python -m localcloud serve ARGS``, which must exit non-zero; return its stderr."""
     result = subprocess.run(
         [sys.executable, "-m", "localcloud", "serve", *args],
-        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,

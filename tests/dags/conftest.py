@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from localcloud.process import LocalCloudProcess
-
 from tests import REPO
 
 DAGS = REPO / "dags"
@@ -55,7 +54,7 @@ def dagbag():
 @pytest.fixture(scope="module")
 def training_cloud(tmp_path_factory):
     """A localcloud of the module's own that trains Custom Labels versions on a tiny budget (mechanics, not quality)."""
-    from tests.localcloud.test_rekognition_models import TRAINING_BUDGET
+    from tests.offline import TRAINING_BUDGET
 
     server = LocalCloudProcess(tmp_path_factory.mktemp("training-cloud") / "data", env=TRAINING_BUDGET).start()
     yield server

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 import pytest
 
 from include.automl import champion as ch
+from localcloud.process import LocalCloudProcess
 from tests.conftest import assert_least_privilege, point_aws_default, use_connection
 from tests.dags.conftest import task_states as _states
-from localcloud.process import LocalCloudProcess
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 TARGET = "Churn?"

@@ -16,9 +16,9 @@ import pytest
 
 from include.datagen.statements import generate_statement
 from include.documents import pipeline, tracking
+from localcloud.process import LocalCloudProcess
 from tests.conftest import assert_least_privilege, point_aws_default
 from tests.dags.test_train_custom_labels import _states
-from localcloud.process import LocalCloudProcess
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 

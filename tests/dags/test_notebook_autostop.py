@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from localcloud.process import LocalCloudProcess
 from tests.conftest import assert_least_privilege, point_aws_default
 from tests.dags.conftest import task_states
-from localcloud.process import LocalCloudProcess
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 

@@ -14,9 +14,9 @@ from botocore.exceptions import ClientError
 
 from include.ops.tenants import provision, replica, requests
 from include.ops.tenants.extraction import job_name, tenant_session
+from localcloud.process import LocalCloudProcess
 from tests.conftest import assert_least_privilege, point_aws_default
 from tests.dags.conftest import task_states
-from localcloud.process import LocalCloudProcess
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -156,8 +156,8 @@ def test_extracts_each_tenant_into_its_own_bucket_and_reruns_duplicate_nothing(c
     assert_least_privilege(cloud, conn, "tenant_data_extraction")
     # The tenants' roles too: their sessions (the DAG's checks, and Glue running the job, which reads its script as
     # the role) used every grant, and nothing more.
-    from tests.iam import coverage
     from localcloud.iam_policy import read_audit_log
+    from tests.iam import coverage
 
     records = read_audit_log(cloud.audit_log)
     for tenant in TENANTS:

@@ -16,8 +16,8 @@ import pytest
 from include.documents.catalog import CORRECTED_FILL, FLAG_FILL, REVIEWED_FILL, build_workbook, sheet_name
 from include.documents.reshape import lines_from_blocks, tables_from_blocks
 from include.documents.rules import apply_corrections, operate
-from tests.documents import FIXTURE_JSON, fixture_blocks, make_table
 from tests import REPO
+from tests.documents import FIXTURE_JSON, fixture_blocks, make_table
 
 DOCUMENT = {
     "name": "0001_NationalBank_2Pages.pdf",

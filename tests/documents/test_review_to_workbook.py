@@ -15,10 +15,10 @@ import pytest
 
 from include.documents import pipeline, reshape, rules, tracking
 from include.documents.convert import convert
-from tests.browser import launch, require_chromium, wait_until
-from tests.localcloud.test_a2i import ACTIVATION, make_flow
 from localcloud.process import LocalCloudProcess
 from tests import REPO
+from tests.browser import launch, require_chromium, wait_until
+from tests.offline import A2I_ACTIVATION, make_flow
 
 FIXTURE = REPO / "tests" / "fixtures" / "textract-bank-statement"
 PDF = FIXTURE / "0001_NationalBank_2Pages.pdf"
@@ -27,7 +27,7 @@ RESPONSE = FIXTURE / "0001_NationalBank_2Pages_TextractOutput_1.json"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    cloud = LocalCloudProcess(tmp_path_factory.mktemp("review-workbook") / "data", env=ACTIVATION).start()
+    cloud = LocalCloudProcess(tmp_path_factory.mktemp("review-workbook") / "data", env=A2I_ACTIVATION).start()
     yield cloud
     cloud.stop()
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from localcloud.iam_policy import statement_applies, action_matches, evaluate, parse_policy
+from localcloud.iam_policy import action_matches, evaluate, parse_policy, statement_applies
 
 
 @dataclass

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from include.iam import policies, roles
-from tests.iam import coverage
 from localcloud.iam_policy import evaluate, parse_policy
+from tests.iam import coverage
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from aws_ml.hooks.rekognition import RekognitionHook, project_name
 from aws_ml.operators.rekognition import RekognitionCreateDatasetOperator, RekognitionCreateProjectOperator
 
-from tests.localcloud.test_rekognition_datasets import _line, _png
+from tests.offline import box_line, gray_png
 
 
 def _manifest(s3, bucket: str, key: str, lines: list[str]) -> None:
@@ -33,10 +33,20 @@ def test_create_dataset_waits_replaces_and_fails_clearly(aws_default, s3):
     bucket = f"ops-{uuid.uuid4().hex[:8]}"
     s3.create_bucket(Bucket=bucket)
     for i in range(3):
-        s3.put_object(Bucket=bucket, Key=f"img/{i}.png", Body=_png())
+        s3.put_object(Bucket=bucket, Key=f"img/{i}.png", Body=gray_png())
     names = {0: "Gear"}
-    _manifest(s3, bucket, "v1.jsonl", [_line(bucket, f"img/{i}.png", [(0, 5, 5, 20, 20)], names) for i in range(2)])
-    _manifest(s3, bucket, "v2.jsonl", [_line(bucket, f"img/{i}.png", [(0, 5, 5, 20, 20)], names) for i in range(3)])
+    _manifest(
+        s3,
+        bucket,
+        "v1.jsonl",
+        [box_line(f"s3://{bucket}/img/{i}.png", [(0, 5, 5, 20, 20)], names, (128, 96)) for i in range(2)],
+    )
+    _manifest(
+        s3,
+        bucket,
+        "v2.jsonl",
+        [box_line(f"s3://{bucket}/img/{i}.png", [(0, 5, 5, 20, 20)], names, (128, 96)) for i in range(3)],
+    )
     _manifest(s3, bucket, "bad.jsonl", ["{not json"])
     project = RekognitionCreateProjectOperator(task_id="p", project_name=f"ds-{uuid.uuid4().hex[:8]}").execute({})
     hook = RekognitionHook()

@@ -16,9 +16,9 @@ from aws_ml.operators.rekognition import (
 )
 from aws_ml.triggers.rekognition import RekognitionTrainingCompleteTrigger
 
-from tests.conftest import point_aws_default
-from tests.localcloud.test_rekognition_models import TRAINING_BUDGET, _dataset
 from localcloud.process import LocalCloudProcess
+from tests.conftest import point_aws_default
+from tests.offline import TRAINING_BUDGET, detection_dataset
 
 pytest.importorskip("torch")
 
@@ -38,7 +38,7 @@ def project(server, monkeypatch):
     s3.create_bucket(Bucket=bucket)
     arn = RekognitionCreateProjectOperator(task_id="p", project_name=f"ops-{uuid.uuid4().hex[:6]}").execute({})
     for kind, count, seed in (("TRAIN", 8, 3), ("TEST", 4, 4)):
-        key = _dataset(s3, bucket, kind.lower(), count, seed)
+        key = detection_dataset(s3, bucket, kind.lower(), count, seed)
         RekognitionCreateDatasetOperator(
             task_id="d", project_arn=arn, dataset_type=kind, manifest_bucket=bucket, manifest_key=key, waiter_delay=1
         ).execute({})

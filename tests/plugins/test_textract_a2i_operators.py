@@ -18,14 +18,14 @@ from aws_ml.sensors.textract import A2IHumanLoopCompleteSensor, TextractJobCompl
 from aws_ml.triggers.textract import A2IHumanLoopCompleteTrigger, TextractJobCompleteTrigger
 from PIL import Image, ImageDraw
 
-from tests.conftest import point_aws_default
-from tests.localcloud.test_a2i import ACTIVATION, review
 from localcloud.process import LocalCloudProcess
+from tests.conftest import point_aws_default
+from tests.offline import A2I_ACTIVATION, review
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    cloud = LocalCloudProcess(tmp_path_factory.mktemp("ops-docs") / "data", env=ACTIVATION).start()
+    cloud = LocalCloudProcess(tmp_path_factory.mktemp("ops-docs") / "data", env=A2I_ACTIVATION).start()
     yield cloud
     cloud.stop()
 

@@ -16,12 +16,12 @@ from custom_labels_webcam import webcam_app
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from localcloud.process import LocalCloudProcess, free_port
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.conftest import point_aws_default
-from tests.localcloud.test_rekognition_models import TRAINING_BUDGET, _dataset, _image
-from localcloud.process import LocalCloudProcess, free_port
+from tests.offline import TRAINING_BUDGET, detection_dataset, rectangle_image
 
-LABELS = {"Red", "Blue"}  # the classes of tests.localcloud.test_rekognition_models._dataset
+LABELS = {"Red", "Blue"}  # the classes of tests.offline.detection_dataset
 
 
 def _png(size: tuple[int, int] = (64, 64)) -> bytes:
@@ -150,7 +150,9 @@ def trained(cloud) -> dict[str, str]:
     project = rek.create_project(ProjectName="webcam")["ProjectArn"]
     for kind, count, seed in (("TRAIN", 8, 5), ("TEST", 4, 6)):
         source = {
-            "GroundTruthManifest": {"S3Object": {"Bucket": bucket, "Name": _dataset(s3, bucket, kind, count, seed)}}
+            "GroundTruthManifest": {
+                "S3Object": {"Bucket": bucket, "Name": detection_dataset(s3, bucket, kind, count, seed)}
+            }
         }
         dataset = rek.create_dataset(ProjectArn=project, DatasetType=kind, DatasetSource=source)["DatasetArn"]
         deadline = time.monotonic() + 30
@@ -211,7 +213,7 @@ def test_detect_on_a_running_version_and_the_errors_the_page_shows(api, running)
     versions = next(p["versions"] for p in listed if p["arn"] == running["project"])
     assert [(v["arn"], v["name"], v["status"]) for v in versions] == [(running["version"], "v1", "RUNNING")]
 
-    image, _ = _image(np.random.default_rng(11), 0)
+    image, _ = rectangle_image(np.random.default_rng(11), 0)
     query = {"ProjectVersionArn": running["version"], "MinConfidence": "0", "MaxResults": "5"}
     raw = api.post("/api/detect", params=query, content=image, headers={"Content-Type": "image/png"})
     assert raw.status_code == 200, raw.text
@@ -298,7 +300,7 @@ def test_chromium_with_a_fake_camera_draws_the_models_boxes(served, running, tmp
     require_chromium()
     from playwright.sync_api import sync_playwright
 
-    rgb = np.asarray(Image.open(io.BytesIO(_image(np.random.default_rng(21), 0)[0])).convert("RGB"))
+    rgb = np.asarray(Image.open(io.BytesIO(rectangle_image(np.random.default_rng(21), 0)[0])).convert("RGB"))
     clip = write_y4m(tmp_path / "camera.y4m", rgb.repeat(2, axis=0).repeat(2, axis=1))  # 256x256, like a frame
     args = [*CHROMIUM_ARGS, *CAMERA_ARGS, f"--use-file-for-fake-video-capture={clip}"]
     with sync_playwright() as playwright:
