@@ -221,9 +221,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from include.rendering.catalog import load_catalog
     from localcloud.engines.detector import TrainConfig, evaluate_predictions, load, train
     from localcloud.engines.detector.samples import load_rgb
-    from include.rendering.catalog import load_catalog
 
     train_render = RenderConfig.from_dict(
         {"width": args.resolution, "height": args.resolution, **json.loads(args.render)}

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+import rawhttp
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from localcloud import sigv4
 from localcloud.core import AwsError, Credentials
-import rawhttp
 
 LOCAL = Credentials("localcloud", "localcloud-secret")
 # One cheap read-only call per service.

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from airflow_conn import point_aws_default
 from botocore.exceptions import ClientError
 
 from localcloud import jobprocs
 from localcloud.services.emr_serverless import constraints, submit
-from airflow_conn import point_aws_default
 
 ROLE = "arn:aws:iam::000000000000:role/EMRServerlessJobRole"
 RELEASE = "emr-7.5.0"

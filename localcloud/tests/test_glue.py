@@ -12,12 +12,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+from airflow_conn import point_aws_default
 from botocore.exceptions import ClientError
 
 from localcloud.iam_policy import parse_policy, trust_allows
-from localcloud.services.glue import backend
-from airflow_conn import point_aws_default
 from localcloud.process import LocalCloudProcess
+from localcloud.services.glue import backend
 
 ACCOUNT = "000000000000"
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR", "EXPIRED")

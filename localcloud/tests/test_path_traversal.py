@@ -6,10 +6,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+import rawhttp
 
 from localcloud.core import AwsError
 from localcloud.services.s3 import storage
-import rawhttp
 
 
 def _files(root: Path) -> set[Path]:

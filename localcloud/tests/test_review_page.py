@@ -12,9 +12,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-
 from browser import launch, require_chromium, wait_until
 from test_a2i import ACTIVATION, make_flow, review, statement_input
+
 from localcloud.process import LocalCloudProcess
 
 

@@ -12,9 +12,9 @@ import time
 import uuid
 
 import pytest
+from airflow_conn import point_aws_default
 from botocore.exceptions import ClientError
 
-from airflow_conn import point_aws_default
 from localcloud.process import LocalCloudProcess
 
 ROLE = "arn:aws:iam::000000000000:role/notebooks"

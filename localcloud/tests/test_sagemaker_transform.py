@@ -15,7 +15,6 @@ import time
 import uuid
 
 import pytest
-
 from airflow_conn import point_aws_default
 from test_sagemaker_automl import (
     BUCKET,
@@ -29,6 +28,7 @@ from test_sagemaker_automl import (
     table,
     wait,
 )
+
 from localcloud.process import LocalCloudProcess
 
 pytest.importorskip("sklearn")

@@ -19,6 +19,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+
 def free_port() -> int:
     """A loopback port that was free a moment ago."""
     with socket.socket() as sock:
