@@ -30,7 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = REPO / ".venv" / "bin"
-# LOCAL-ONLY credentials of the loopback localcloud endpoint (same defaults as localcloud/src/localcloud).
+# LOCAL-ONLY credentials of the loopback localcloud endpoint (same defaults as localcloud.core).
 LOCAL_ACCESS_KEY_ID = "localcloud"
 LOCAL_SECRET_ACCESS_KEY = "localcloud-secret"
 REGION = "us-east-1"
