@@ -27,6 +27,7 @@ from typing import Any
 
 from localcloud.core import AwsError, RequestContext, ensure_dir
 from localcloud.services.rekognition import training
+from localcloud.services.rekognition.manifest import image_facts, parse_entry, read_manifest
 from localcloud.services.s3.backend import S3Backend
 from localcloud.store import SqliteStore
 
@@ -56,7 +57,6 @@ CREATE TABLE IF NOT EXISTS entries (
 """
 MAX_RESULTS = 100
 INTERRUPTED = "localcloud {event} while this version was training, so its job was stopped. Train a new version."
-ATTRIBUTE = "bounding-box"
 
 
 def _ts(value: float) -> datetime:
@@ -76,13 +76,6 @@ def _page(params: dict[str, Any], total: int, limit_cap: int = MAX_RESULTS) -> t
 
 def _next_token(offset: int, limit: int, total: int) -> dict[str, str]:
     return {"NextToken": str(offset + limit)} if offset + limit < total else {}
-
-
-def _labels_of(line: dict[str, Any]) -> list[str]:
-    """Label names of every box on a manifest line, one per box."""
-    box = line.get(ATTRIBUTE) or {}
-    class_map = (line.get(f"{ATTRIBUTE}-metadata") or {}).get("class-map") or {}
-    return [class_map.get(str(a.get("class_id")), str(a.get("class_id"))) for a in box.get("annotations") or []]
 
 
 class RekognitionBackend:
@@ -216,60 +209,34 @@ class RekognitionBackend:
             )
 
     def _probe(self, bucket: str, key: str) -> Any:
-        from include.rendering.validate import file_facts
-
         try:
-            return file_facts(self._s3.object_file(bucket, key))
+            return image_facts(self._s3.object_file(bucket, key))
         except AwsError as exc:
             return f"s3://{bucket}/{key}: {exc.code}"
 
     def _read_manifest(self, arn: str, s3_object: dict[str, str]) -> tuple[str, str, str, dict[str, int]]:
-        from include.rendering.validate import validate_manifest
-
         try:
             text = self._s3.object_file(s3_object["Bucket"], s3_object["Name"]).read_text(encoding="utf-8")
         except (AwsError, UnicodeDecodeError) as exc:
             return "CREATE_FAILED", "CLIENT_ERROR", f"The manifest file could not be read: {exc}", {}
-        issues = validate_manifest(text, probe=self._probe)
-        fatal = [str(i) for i in issues if i.line == 0]
-        by_line: dict[int, list[str]] = {}
-        for issue in issues:
-            if issue.line:
-                by_line.setdefault(issue.line, []).append(f"{issue.field}: {issue.message}")
-        rows, stats = self._entries(arn, text, by_line)
-        if fatal or stats["TotalEntries"] == stats["ErrorEntries"]:
-            reason = "; ".join(fatal) or "the manifest file has no valid JSON line"
+        manifest = read_manifest(text, probe=self._probe)
+        rows = [
+            (arn, e.number, e.raw, e.source_ref, json.dumps(e.labels), json.dumps(e.problems)) for e in manifest.entries
+        ]
+        names = {label for e in manifest.entries for label in e.labels}
+        stats = {
+            "TotalEntries": len(rows),
+            "ErrorEntries": sum(bool(e.problems) for e in manifest.entries),
+            "LabeledEntries": sum(bool(e.labels) for e in manifest.entries),
+            "TotalLabels": len(names),
+        }
+        if manifest.problems or stats["TotalEntries"] == stats["ErrorEntries"]:
+            reason = "; ".join(manifest.problems) or "the manifest file has no valid JSON line"
             return "CREATE_FAILED", "CLIENT_ERROR", f"The manifest file is invalid: {reason}", stats
         with self._store.transaction() as db:
             db.execute("DELETE FROM entries WHERE dataset_arn = ?", (arn,))
             db.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?)", rows)
         return "CREATE_COMPLETE", "SUCCESS", "The dataset was successfully created from the manifest file.", stats
-
-    @staticmethod
-    def _entries(arn: str, text: str, by_line: dict[int, list[str]]) -> tuple[list[tuple], dict[str, int]]:
-        rows, labels = [], set()
-        labeled = errors = 0
-        for number, raw in enumerate(text.splitlines(), start=1):
-            if not raw.strip():
-                continue
-            try:
-                line = json.loads(raw)
-            except ValueError:
-                line = {}
-            problems = by_line.get(number, [])
-            names = _labels_of(line) if isinstance(line, dict) and not problems else []
-            errors += bool(problems)
-            labeled += bool(names)
-            labels.update(names)
-            source_ref = line.get("source-ref", "") if isinstance(line, dict) else ""
-            rows.append((arn, number, raw, str(source_ref), json.dumps(names), json.dumps(problems)))
-        stats = {
-            "TotalEntries": len(rows),
-            "ErrorEntries": errors,
-            "LabeledEntries": labeled,
-            "TotalLabels": len(labels),
-        }
-        return rows, stats
 
     def describe_dataset(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         dataset = self._dataset(params["DatasetArn"])
@@ -380,11 +347,11 @@ class RekognitionBackend:
             raise AwsError("InvalidParameterException", "localcloud trains from the project's TRAIN and TEST datasets.")
         train_lines = self._valid_lines(self._complete_dataset(project["arn"], "TRAIN")["arn"])
         test_lines = self._valid_lines(self._complete_dataset(project["arn"], "TEST")["arn"])
-        labels = sorted({name for raw in train_lines for name in _labels_of(json.loads(raw))})
+        labels = sorted({name for raw in train_lines for name in parse_entry(raw).labels})
         if not labels:
             raise AwsError("InvalidParameterException", "The TRAIN dataset has no labelled boxes.")
         names = {name: i for i, name in enumerate(labels)}
-        unknown = {n for raw in test_lines for n in _labels_of(json.loads(raw))} - set(names)
+        unknown = {n for raw in test_lines for n in parse_entry(raw).labels} - set(names)
         if unknown:
             raise AwsError("InvalidParameterException", f"TEST labels missing from TRAIN: {sorted(unknown)}")
         version, now = params["VersionName"], time.time()

@@ -12,6 +12,7 @@ from typing import Any
 from localcloud import jobprocs
 from localcloud.core import AwsError
 from localcloud.engines.detector.job import RESULT, SPEC
+from localcloud.services.rekognition.manifest import parse_entry
 
 
 def train_config() -> dict[str, Any]:
@@ -29,14 +30,14 @@ def samples(lines: list[str], image_file: Callable[[str, str], Path], names: dic
     """Manifest lines -> the engine's samples (x0, y0, x1, y1 pixel boxes; class ids by label name)."""
     rows = []
     for raw in lines:
-        line = json.loads(raw)
-        bucket, _, key = line["source-ref"][len("s3://") :].partition("/")
-        class_map = line["bounding-box-metadata"].get("class-map", {})
-        boxes, labels = [], []
-        for a in line["bounding-box"].get("annotations", []):
-            boxes.append([a["left"], a["top"], a["left"] + a["width"], a["top"] + a["height"]])
-            labels.append(names[class_map.get(str(a["class_id"]), str(a["class_id"]))])
-        rows.append({"image": str(image_file(bucket, key)), "boxes": boxes, "labels": labels})
+        entry = parse_entry(raw)
+        rows.append(
+            {
+                "image": str(image_file(entry.bucket, entry.key)),
+                "boxes": [list(box.corners) for box in entry.boxes],
+                "labels": [names[box.label] for box in entry.boxes],
+            }
+        )
     return rows
 
 
