@@ -22,7 +22,8 @@ from airflow_conn import point_aws_default
 from botocore.exceptions import ClientError
 
 from localcloud import jobprocs
-from localcloud.services.emr_serverless import constraints, submit
+from localcloud.core import AwsError
+from localcloud.services.emr_serverless import constraints, releases, submit
 
 ROLE = "arn:aws:iam::000000000000:role/EMRServerlessJobRole"
 RELEASE = "emr-7.5.0"
@@ -198,6 +199,9 @@ def test_constraints_botocore_leaves_to_the_service(emr):
     with pytest.raises(ClientError) as exc:
         emr.create_application(releaseLabel=RELEASE, type="PRESTO")
     assert _code(exc) == "ValidationException"
+    with pytest.raises(ClientError) as exc:
+        emr.create_application(releaseLabel="emr-9.99.0", type="SPARK")
+    assert _code(exc) == "ValidationException" and "emr-9.99.0" in str(exc.value)
 
 
 def test_hive_job_drivers_and_unparsable_parameters_are_refused(emr):
@@ -485,6 +489,7 @@ def test_spark_submit_command_merges_packages_defaults_and_s3a(tmp_path):
             ),
         },
         tmp_path,
+        release_label=RELEASE,
         endpoint_url="http://127.0.0.1:4566",
         region="eu-west-1",
         application_defaults={"spark.sql.shuffle.partitions": "8", "spark.driver.cores": "2"},
@@ -519,12 +524,24 @@ def test_spark_submit_command_merges_packages_defaults_and_s3a(tmp_path):
         submit.build(
             {"entryPoint": "hdfs://x/y.py"},
             tmp_path,
+            release_label=RELEASE,
             endpoint_url="",
             region="",
             application_defaults={},
             job_defaults={},
             app_name=None,
         )
+
+
+def test_release_labels_name_what_aws_bundles_and_the_local_stand_ins():
+    bundled = releases.release(RELEASE)
+    assert (bundled.spark, bundled.delta) == ("3.5.2", "3.2.1-amzn-0")
+    # Locally every release runs on the installed pyspark 4.2.0: these coordinates must match it.
+    assert bundled.delta_package == "io.delta:delta-spark_4.2_2.13:4.4.0"
+    assert bundled.hadoop_aws_package == "org.apache.hadoop:hadoop-aws:3.5.0"
+    with pytest.raises(AwsError) as exc:
+        releases.release("emr-5.36.0")
+    assert exc.value.code == "ValidationException"
 
 
 def test_the_job_reaches_localcloud_on_the_loopback_address_the_caller_used():

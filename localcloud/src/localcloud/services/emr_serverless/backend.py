@@ -57,7 +57,7 @@ from typing import Any
 
 from localcloud import jobprocs
 from localcloud.core import AwsError, RequestContext, ensure_dir
-from localcloud.services.emr_serverless import driver, submit
+from localcloud.services.emr_serverless import driver, releases, submit
 from localcloud.services.s3.backend import S3Backend
 from localcloud.store import SqliteStore
 
@@ -302,6 +302,7 @@ class EmrServerlessBackend:
         engine = params["type"]
         if engine.upper() not in ("SPARK", "HIVE"):
             raise _invalid(f"Unsupported engine {engine}. Supported engines are SPARK and HIVE.")
+        releases.release(params["releaseLabel"])
         fingerprint = _fingerprint(params)
         config = {k: params[k] for k in _ECHOED_CONFIG if params.get(k) is not None}
         config.setdefault("architecture", "X86_64")
@@ -735,6 +736,7 @@ class EmrServerlessBackend:
         command = submit.build(
             request["jobDriver"]["sparkSubmit"],
             job_dir,
+            release_label=app["release_label"],
             endpoint_url=job["endpoint"],
             region=job["region"],
             application_defaults=submit.spark_defaults(config.get("runtimeConfiguration")),

@@ -4,14 +4,14 @@ What EMR Serverless provides and a laptop does not is filled in, so that a job w
 unchanged:
 
 - S3: EMR's Spark reads ``s3://`` natively. Here Hadoop's S3A connector does, pointed at localcloud's own S3
-  (``include.lakehouse.config.s3a_conf``, path-style, credentials from the environment) and registered for the
+  (:func:`s3a_conf`: path-style, credentials from the environment) and registered for the
   ``s3://`` scheme as well as ``s3a://`` (``fs.s3.impl``), so paths in entry point arguments, in the script or in
   a Delta table's log work either way. hadoop-aws joins ``--packages``.
 - Dependencies: the entry point and ``s3://`` items of ``--jars``/``--py-files``/``--files``/``--archives`` (or
   their ``spark.*`` conf) are fetched from localcloud's S3 into the job directory before the driver starts.
   ``local:`` and ``file:`` URIs and absolute paths pass through. EMR's bundled Delta jars
-  (``/usr/share/aws/delta/lib/...``) become the Delta Maven package.
-- Defaults: ``spark.master`` is ``local[*]`` and the single-machine sizing of ``include.lakehouse.config.LOCAL_CONF``
+  (``/usr/share/aws/delta/lib/...``) become the Delta Maven package of the application's release (``releases``).
+- Defaults: ``spark.master`` is ``local[*]`` and the single-machine sizing of :data:`LOCAL_CONF`
   applies; the application's and the job's ``spark-defaults`` classifications come on top (the job's win), and
   ``sparkSubmitParameters`` on top of those, as on EMR Serverless. The S3A settings come last: a job cannot point
   them elsewhere. ``spark.emr-serverless.driverEnv.NAME`` sets the driver's environment.
@@ -24,8 +24,9 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlparse
 
-from include.lakehouse.config import DELTA_CONF, DELTA_PACKAGE, HADOOP_AWS_PACKAGE, LOCAL_CONF, s3a_conf
+from localcloud.services.emr_serverless.releases import DELTA_CONF, release
 
 S3_SCHEMES = ("s3://", "s3a://", "s3n://")
 PASS_THROUGH = ("local:", "file:", "/")
@@ -45,6 +46,42 @@ S3A_FOR_S3 = {
     "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
     "spark.hadoop.fs.s3n.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
 }
+
+
+# Sizing for one machine: Spark's 200 shuffle partitions and Delta's 50 snapshot partitions turn a small table
+# into hundreds of tiny tasks. An application's or a job's spark-defaults override these.
+LOCAL_CONF: dict[str, str] = {
+    "spark.sql.shuffle.partitions": "4",
+    "spark.databricks.delta.snapshotPartitions": "2",
+    # VACUUM lists the table with 10,000 tasks by default: a minute of scheduling on a small table.
+    "spark.sql.sources.parallelPartitionDiscovery.parallelism": "4",
+    # spark-submit logs hundreds of INFO lines per step otherwise; warnings and errors stay.
+    "spark.log.level": "WARN",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+}
+
+
+def s3a_conf(endpoint_url: str, region: str) -> dict[str, str]:
+    """Hadoop S3A pointed at localcloud's S3, as ``spark.hadoop.*`` conf.
+
+    Credentials never go into conf (a command line shows in ``ps`` and in logs): the driver reads them from
+    AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN in its environment. Path-style addressing works
+    with any bucket name on a loopback endpoint, with no wildcard DNS.
+    """
+    conf = {
+        "spark.hadoop.fs.s3a.aws.credentials.provider": (
+            "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider"
+        )
+    }
+    if region:
+        conf["spark.hadoop.fs.s3a.endpoint.region"] = region
+    if endpoint_url:
+        conf["spark.hadoop.fs.s3a.endpoint"] = endpoint_url
+        conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
+        secure = urlparse(endpoint_url).scheme == "https"
+        conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = "true" if secure else "false"
+    return conf
 
 
 class SubmitError(ValueError):
@@ -150,6 +187,7 @@ def build(
     spark_submit: dict[str, Any],
     job_dir: Path,
     *,
+    release_label: str,
     endpoint_url: str,
     region: str,
     application_defaults: dict[str, str],
@@ -157,6 +195,7 @@ def build(
     app_name: str | None,
 ) -> Command:
     """The spark-submit arguments for a ``sparkSubmit`` job driver whose files go under ``job_dir``."""
+    bundled = release(release_label)
     local = _Localizer(job_dir)
     entry = spark_submit["entryPoint"]
     if not entry.startswith(S3_SCHEMES + PASS_THROUGH):
@@ -201,13 +240,13 @@ def build(
         if key.startswith(DRIVER_ENV):
             env.setdefault(key[len(DRIVER_ENV) :], item)
     if local.wants_delta:
-        packages.append(DELTA_PACKAGE)
+        packages.append(bundled.delta_package)
         for key, item in DELTA_CONF.items():
             defaults.setdefault(key, item)
     if not any(p.startswith("org.apache.hadoop:hadoop-aws:") for p in packages):
-        packages.append(HADOOP_AWS_PACKAGE)
+        packages.append(bundled.hadoop_aws_package)
     argv += ["--packages", ",".join(dict.fromkeys(packages))]
-    for key, item in {**s3a_conf(endpoint_url, region, env_credentials=True), **S3A_FOR_S3}.items():
+    for key, item in {**s3a_conf(endpoint_url, region), **S3A_FOR_S3}.items():
         argv += ["--conf", f"{key}={item}"]
     argv.append(entry_path)
     argv += list(spark_submit.get("entryPointArguments") or [])
