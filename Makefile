@@ -130,12 +130,17 @@ fmt: bootstrap ## ruff format + ruff check --fix
 	ruff format .
 	ruff check --fix .
 
-# pytest gets its own AIRFLOW_HOME (tests/conftest.py makes a temp one), never the developer's .airflow/.
+# Two products, two pytest sessions: the Airflow project's tests/, then localcloud's own tests in localcloud/ with
+# no PYTHONPATH, so that nothing of the project is even importable there. One session for both would also load
+# Mesa's LLVM (rendering tests) before torch's triton, which segfaults.
+# pytest gets its own AIRFLOW_HOME (the conftests make a temp one), never the developer's .airflow/.
 # Exit code 5 ("no tests collected") counts as a failure.
-test: lint spark-jars ## lint, then the whole pytest suite
-	@rc=0; env -u AIRFLOW_HOME pytest $(PYTEST_ARGS) || rc=$$?; \
-	if [[ $$rc -eq 5 ]]; then echo "ERROR: pytest collected no tests"; exit 1; fi; \
-	exit $$rc
+test: lint spark-jars ## lint, then the project's pytest suite and localcloud's
+	@rc=0; env -u AIRFLOW_HOME pytest $(PYTEST_ARGS) tests || rc=$$?; \
+	lc=0; (cd localcloud && env -u AIRFLOW_HOME -u PYTHONPATH pytest $(PYTEST_ARGS) tests) || lc=$$?; \
+	for code in $$rc $$lc; do if [[ $$code -eq 5 ]]; then echo "ERROR: pytest collected no tests"; exit 1; fi; done; \
+	if [[ $$rc -ne 0 ]]; then echo "FAILED: the project's suite (tests/) exited $$rc"; fi; \
+	if [[ $$rc -ne 0 || $$lc -ne 0 ]]; then exit 1; fi
 
 demo: migrate spark-jars ## start localcloud, run the demo DAGs with `airflow dags test`, print artifacts
 	@python -u scripts/demo.py
