@@ -1,5 +1,6 @@
 """IAM actions and resources for Rekognition, Textract, SageMaker, the A2I runtime, EMR Serverless and Glue
-requests (localcloud/src/localcloud/iam_mapping.py), and their enforcement on assumed-role sessions."""
+requests (each service's localcloud/src/localcloud/services/<svc>/iam.py), and their enforcement on assumed-role
+sessions."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from localcloud import iam_mapping
 from localcloud.iam_policy import MAPPED_SERVICES, Target, request_targets, required_permissions
+from localcloud.iam_targets import passed_roles
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
@@ -28,6 +30,8 @@ TRUST_ACCOUNT = {
     ],
 }
 _BOTOCORE = botocore.session.get_session()
+# The services whose every action is named like its operation (S3, DynamoDB, STS and IAM are tested elsewhere).
+SERVICES = ("rekognition", "textract", "sagemaker", "sagemaker-a2i-runtime", "emr-serverless", "glue")
 
 
 def _placeholder(shape: Any, name: str = "", depth: int = 0) -> Any:
@@ -58,7 +62,7 @@ def _placeholder(shape: Any, name: str = "", depth: int = 0) -> Any:
 
 def _operations() -> list[tuple[str, str]]:
     return [
-        (service, op) for service in iam_mapping.SERVICES for op in _BOTOCORE.get_service_model(service).operation_names
+        (service, op) for service in SERVICES for op in _BOTOCORE.get_service_model(service).operation_names
     ]
 
 
@@ -67,18 +71,20 @@ def test_every_operation_maps(service: str, operation: str) -> None:
     model = _BOTOCORE.get_service_model(service).operation_model(operation)
     params = _placeholder(model.input_shape) if model.input_shape else {}
     targets = request_targets(service, operation, params)
+    mapping = iam_mapping.module(service)
     assert targets, "every call needs at least its own action"
-    assert targets[0].action == f"{iam_mapping.PREFIX[service]}:{operation}"
+    assert targets[0].action == f"{mapping.PREFIX}:{operation}"
     for target in targets:
         prefix = target.action.split(":", 1)[0]
-        assert prefix in (iam_mapping.PREFIX[service], "iam", "s3"), target
+        assert prefix in (mapping.PREFIX, "iam", "s3"), target
         assert target.resource == "*" or target.resource.startswith("arn:aws:"), target
         if target.action == "iam:PassRole":
-            assert target.context == {"iam:PassedToService": iam_mapping.PASSED_TO[service]}
+            assert target.context == {"iam:PassedToService": mapping.PASSED_TO}
 
 
 def test_services_are_listed_as_mapped() -> None:
-    assert set(iam_mapping.SERVICES) <= set(MAPPED_SERVICES)
+    assert set(SERVICES) | {"s3", "dynamodb", "sts", "iam"} <= set(MAPPED_SERVICES)
+    assert iam_mapping.module("kinesis") is None
 
 
 def _sm(resource: str) -> str:
@@ -328,7 +334,7 @@ def test_condition_keys_in_the_targets() -> None:
     assert tagged[0].context == {"aws:TagKeys": ["team"], "aws:RequestTag/team": "ml"}
     assert [t.action for t in tagged] == ["glue:CreateJob", "glue:TagResource", "iam:PassRole"]
     # Role names are only taken for Glue; elsewhere a non-ARN role value is the service's error to give.
-    assert iam_mapping.passed_roles({"RoleArn": "not-an-arn"}) == []
+    assert passed_roles({"RoleArn": "not-an-arn"}) == []
 
 
 # -- enforcement on a real localcloud ----------------------------------------------------------------------------

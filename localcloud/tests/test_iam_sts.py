@@ -508,7 +508,7 @@ def test_dynamodb_tables_not_granted_are_denied(tenants, tenant_a) -> None:
 
 
 def test_other_services_are_evaluated_too(tenants, tenant_a) -> None:
-    # Textract and the other ML services are mapped (localcloud/src/localcloud/iam_mapping.py): not granted, denied.
+    # Textract and the other ML services are mapped (localcloud/src/localcloud/services/<svc>/iam.py): not granted, denied.
     error = _error(_client(tenants, tenant_a, "textract").get_document_analysis, JobId="x" * 64)
     assert _code(error) == "AccessDeniedException"
     assert error.response["Error"]["Message"].endswith(

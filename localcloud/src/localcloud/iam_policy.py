@@ -20,14 +20,15 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote
 
+from localcloud import iam_mapping
 from localcloud.core import DEFAULT_REGION, LOCAL_ACCOUNT_ID, AwsError
+from localcloud.iam_targets import Target
 
 AUDIT_LOG_ENV = "LOCALCLOUD_IAM_AUDIT_LOG"
 VERSIONS = ("2012-10-17", "2008-10-17")
@@ -469,161 +470,9 @@ def trust_allows(
 # -- requests -> (action, resource) ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Target:
-    """One permission a request needs: an IAM action on a resource, with request-specific condition keys."""
-
-    action: str
-    resource: str
-    context: Mapping[str, Any] = field(default_factory=dict)
-
-
-# S3 operations whose IAM action is not "s3:<OperationName>" (https://docs.aws.amazon.com/service-authorization/
-# latest/reference/list_amazons3.html). Object operations get the object ARN, bucket operations the bucket's.
-_S3_ACTIONS: dict[str, tuple[str, ...]] = {
-    "ListObjects": ("s3:ListBucket",),
-    "ListObjectsV2": ("s3:ListBucket",),
-    "HeadBucket": ("s3:ListBucket",),
-    "ListObjectVersions": ("s3:ListBucketVersions",),
-    "ListBuckets": ("s3:ListAllMyBuckets",),
-    "HeadObject": ("s3:GetObject",),
-    "SelectObjectContent": ("s3:GetObject",),
-    "GetObjectAttributes": ("s3:GetObject", "s3:GetObjectAttributes"),
-    "CreateMultipartUpload": ("s3:PutObject",),
-    "UploadPart": ("s3:PutObject",),
-    "CompleteMultipartUpload": ("s3:PutObject",),
-    "AbortMultipartUpload": ("s3:AbortMultipartUpload",),
-    "ListParts": ("s3:ListMultipartUploadParts",),
-    "ListMultipartUploads": ("s3:ListBucketMultipartUploads",),
-    "GetBucketCors": ("s3:GetBucketCORS",),
-    "PutBucketCors": ("s3:PutBucketCORS",),
-    "DeleteBucketCors": ("s3:PutBucketCORS",),
-    "GetBucketEncryption": ("s3:GetEncryptionConfiguration",),
-    "PutBucketEncryption": ("s3:PutEncryptionConfiguration",),
-    "DeleteBucketEncryption": ("s3:PutEncryptionConfiguration",),
-    "GetBucketLifecycleConfiguration": ("s3:GetLifecycleConfiguration",),
-    "PutBucketLifecycleConfiguration": ("s3:PutLifecycleConfiguration",),
-    "DeleteBucketLifecycle": ("s3:PutLifecycleConfiguration",),
-    "GetBucketNotificationConfiguration": ("s3:GetBucketNotification",),
-    "PutBucketNotificationConfiguration": ("s3:PutBucketNotification",),
-    "GetBucketReplication": ("s3:GetReplicationConfiguration",),
-    "PutBucketReplication": ("s3:PutReplicationConfiguration",),
-    "DeleteBucketReplication": ("s3:PutReplicationConfiguration",),
-    "DeleteBucketTagging": ("s3:PutBucketTagging",),
-    "DeleteBucketWebsite": ("s3:DeleteBucketWebsite",),
-}
-# Versioned reads and deletes need the *Version actions instead.
-_S3_VERSIONED = {"GetObject": "s3:GetObjectVersion", "HeadObject": "s3:GetObjectVersion",
-                 "DeleteObject": "s3:DeleteObjectVersion", "GetObjectTagging": "s3:GetObjectVersionTagging",
-                 "GetObjectAcl": "s3:GetObjectVersionAcl"}  # fmt: skip
-
-
-def s3_arn(bucket: str, key: str | None = None) -> str:
-    return f"arn:aws:s3:::{bucket}" if key is None else f"arn:aws:s3:::{bucket}/{key}"
-
-
-def _copy_source(value: Any) -> tuple[str, str, str | None]:
-    """(bucket, key, version) of a CopySource, as the wire's url-encoded string or botocore's dict form."""
-    if isinstance(value, Mapping):
-        return str(value.get("Bucket", "")), str(value.get("Key", "")), value.get("VersionId")
-    text, _, version = str(value).partition("?versionId=")
-    bucket, _, key = unquote(text).lstrip("/").partition("/")
-    return bucket, key, version or None
-
-
-def _s3_targets(operation: str, params: Mapping[str, Any]) -> list[Target]:
-    bucket, key = params.get("Bucket"), params.get("Key")
-    if operation in ("CopyObject", "UploadPartCopy"):
-        src_bucket, src_key, version = _copy_source(params.get("CopySource", ""))
-        read = "s3:GetObjectVersion" if version else "s3:GetObject"
-        return [Target(read, s3_arn(src_bucket, src_key)), Target("s3:PutObject", s3_arn(str(bucket), str(key)))]
-    if operation == "DeleteObjects":
-        objects = (params.get("Delete") or {}).get("Objects") or []
-        return [
-            Target("s3:DeleteObjectVersion" if o.get("VersionId") else "s3:DeleteObject", s3_arn(str(bucket), o["Key"]))
-            for o in objects
-        ]
-    if operation in ("ListObjects", "ListObjectsV2", "ListObjectVersions", "ListMultipartUploads"):
-        # The condition keys S3 documents for ListBucket*: prefix, delimiter, max-keys.
-        context = {"s3:prefix": params.get("Prefix", "")}
-        if params.get("Delimiter") is not None:
-            context["s3:delimiter"] = params["Delimiter"]
-        if params.get("MaxKeys") is not None:
-            context["s3:max-keys"] = str(params["MaxKeys"])
-        return [Target(a, s3_arn(str(bucket)), context) for a in _S3_ACTIONS[operation]]
-    if params.get("VersionId") and operation in _S3_VERSIONED:
-        actions: tuple[str, ...] = (_S3_VERSIONED[operation],)
-    else:
-        actions = _S3_ACTIONS.get(operation, (f"s3:{operation}",))
-    if bucket is None:
-        resource = "*"
-    elif key is not None:
-        resource = s3_arn(str(bucket), str(key))
-    else:
-        resource = s3_arn(str(bucket))
-    return [Target(a, resource) for a in actions]
-
-
-def dynamodb_arn(table: str, region: str = DEFAULT_REGION, account: str = LOCAL_ACCOUNT_ID) -> str:
-    return f"arn:aws:dynamodb:{region}:{account}:table/{table}"
-
-
-_DYNAMODB_TRANSACT = {
-    "Put": "PutItem",
-    "Update": "UpdateItem",
-    "Delete": "DeleteItem",
-    "ConditionCheck": "ConditionCheckItem",
-}
-
-
-def _dynamodb_targets(operation: str, params: Mapping[str, Any], region: str, account: str) -> list[Target]:
-    if operation in ("BatchGetItem", "BatchWriteItem"):
-        return [
-            Target(f"dynamodb:{operation}", dynamodb_arn(t, region, account)) for t in params.get("RequestItems", {})
-        ]
-    if operation == "TransactGetItems":
-        # Transactions are authorized per item, by the single-item action each one stands for.
-        items = params.get("TransactItems", [])
-        return [Target("dynamodb:GetItem", dynamodb_arn(i["Get"]["TableName"], region, account)) for i in items]
-    if operation == "TransactWriteItems":
-        out = []
-        for item in params.get("TransactItems", []):
-            for kind, action in _DYNAMODB_TRANSACT.items():
-                if kind in item:
-                    out.append(Target(f"dynamodb:{action}", dynamodb_arn(item[kind]["TableName"], region, account)))
-        return out
-    table = params.get("TableName")
-    if table:
-        arn = dynamodb_arn(str(table), region, account)
-        if params.get("IndexName") and operation in ("Query", "Scan"):
-            arn = f"{arn}/index/{params['IndexName']}"
-        return [Target(f"dynamodb:{operation}", arn)]
-    return [Target(f"dynamodb:{operation}", str(params.get("ResourceArn") or "*"))]
-
-
-def _iam_targets(operation: str, params: Mapping[str, Any], account: str) -> list[Target]:
-    name = params.get("RoleName")
-    if name:
-        path = params.get("Path") or "/"
-        return [Target(f"iam:{operation}", f"arn:aws:iam::{account}:role{path}{name}")]
-    if operation == "ListRoles":
-        return [Target("iam:ListRoles", f"arn:aws:iam::{account}:role{params.get('PathPrefix') or '/'}")]
-    return [Target(f"iam:{operation}", "*")]
-
-
-def _sts_targets(operation: str, params: Mapping[str, Any]) -> list[Target]:
-    if operation == "GetCallerIdentity":
-        return []  # AWS answers it for every valid caller; no policy can deny it
-    if operation.startswith("AssumeRole"):
-        return [Target(f"sts:{operation}", str(params.get("RoleArn", "*")))]
-    return [Target(f"sts:{operation}", "*")]
-
-
-MAPPED_SERVICES = (
-    "s3", "dynamodb", "sts", "iam",
-    # Mapped in localcloud/src/localcloud/iam_mapping.py.
-    "rekognition", "textract", "sagemaker", "sagemaker-a2i-runtime", "emr-serverless", "glue",
-)  # fmt: skip
+# The permissions each service's requests need are mapped beside the service, in services/<svc>/iam.py, found
+# through the registry in iam_mapping; Target (one action on one resource) is in the neutral iam_targets.
+MAPPED_SERVICES = iam_mapping.mapped_services()
 
 
 def request_targets(
@@ -639,19 +488,9 @@ def request_targets(
     Raises :class:`UnmappedRequest` for a service not mapped yet (see ``MAPPED_SERVICES``). An empty list
     means the call needs no permission (STS GetCallerIdentity).
     """
-    if service == "s3":
-        return _s3_targets(operation, params)
-    if service == "dynamodb":
-        return _dynamodb_targets(operation, params, region, account)
-    if service == "iam":
-        return _iam_targets(operation, params, account)
-    if service == "sts":
-        return _sts_targets(operation, params)
-    if service in MAPPED_SERVICES:
-        # Imported here: iam_mapping imports Target from this module.
-        from localcloud.iam_mapping import service_targets
-
-        return service_targets(service, operation, params, region, account)
+    mapper = iam_mapping.mapper(service)
+    if mapper is not None:
+        return mapper(operation, params, region, account)
     raise UnmappedRequest(f"localcloud does not map {service} requests to IAM actions yet")
 
 
