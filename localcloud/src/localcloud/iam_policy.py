@@ -523,6 +523,11 @@ class Principal:
         return f"{self.role_id}:{self.session_name}"
 
 
+def root_arn(account: str) -> str:
+    """The account's own principal, which the local admin credentials stand for."""
+    return f"arn:aws:iam::{account}:root"
+
+
 def access_denied(service: str, protocol: str, principal_arn: str, target: Target | None, reason: str) -> AwsError:
     """AWS's AccessDenied for ``service`` in its wire dialect (S3 quotes the resource, JSON services add
     ``Exception`` to the code)."""

@@ -1,17 +1,18 @@
 """The HTTP front of localcloud: one loopback port for every service, as AWS's endpoints are one per
 service. A request is routed by its SigV4 credential scope to a service's protocol, after its
-signature is verified against the local credentials.
+signature is verified against the local credentials or the temporary credentials a service issued.
 
-The scope names the *signing* name, which services may share: SageMaker (awsJson, ``X-Amz-Target:
-SageMaker.*``) and the A2I runtime (rest-json, ``/human-loops...``) both sign as ``sagemaker``, since on
-AWS their hosts (``api.sagemaker.*`` and ``a2i-runtime.sagemaker.*``) tell them apart. On our one port the
-request's shape does: a service whose model has a ``targetPrefix`` claims requests with that target, and a
-protocol with a ``claims(request)`` method (rest-json, by its ``requestUri`` templates) claims the rest.
+The scope names the *signing* name, which services may share; on AWS their hosts tell them apart. On our one
+port the request's shape does: a service whose model has a ``targetPrefix`` claims requests with that target,
+and a protocol with a ``claims(request)`` method (rest-json, by its ``requestUri`` templates) claims the rest.
 
-Besides the AWS APIs, a service may serve local web pages (A2I's reviewer page): a protocol's ``web_routes``
-maps path prefixes under ``/_localcloud/`` to handlers. Those routes are unsigned; they are reachable only
-through this loopback-bound server, only under a loopback ``Host`` (no DNS rebinding), and their writes only
-as same-origin JSON (no cross-site form posts).
+This module names no service. What a service does differently (streaming bodies, other signature versions,
+issuing temporary credentials, holding the policies they act under, local web pages) it declares through the
+optional hooks documented on :class:`~localcloud.protocols.base.ServiceProtocol`.
+
+A service's local web pages (``web_routes``) live under ``/_localcloud/``. Those routes are unsigned; they are
+reachable only through this loopback-bound server, only under a loopback ``Host`` (no DNS rebinding), and their
+writes only as same-origin JSON (no cross-site form posts).
 """
 
 from __future__ import annotations
@@ -24,18 +25,24 @@ import ipaddress
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import parse_qsl, urlsplit
 
 from localcloud import iam_policy, sigv2, sigv4
 from localcloud.core import AwsError, Credentials, RequestContext, ensure_dir
-from localcloud.protocols.base import Request, Response, ServiceProtocol
+from localcloud.protocols.base import (
+    CredentialIssuer,
+    Request,
+    Response,
+    RolePolicies,
+    ServiceProtocol,
+    TemporarySession,
+)
 from localcloud.protocols.shapes import service_model
 from localcloud.services import build
-from localcloud.services.sts.backend import Session, expired_token, unknown_token
 
 log = logging.getLogger("localcloud")
 HEALTH_PATH = "/_localcloud/health"
@@ -86,9 +93,10 @@ class LocalCloud:
         self.by_signing_name: dict[str, list[str]] = {}
         for name, protocol in self.services.items():
             self.by_signing_name.setdefault(protocol.model.signing_name, []).append(name)
-        # Temporary credentials are STS's sessions; what they may do is their role's policies (IAM's).
-        self.sts = getattr(self.services.get("sts"), "backend", None)
-        self.iam = getattr(self.services.get("iam"), "backend", None)
+        # Temporary credentials come from the service that issues them; what they may do, from the policies of
+        # their role, held by the service that holds roles.
+        self.issuer: CredentialIssuer | None = _first_hook(self.services.values(), "credential_issuer")
+        self.policies: RolePolicies | None = _first_hook(self.services.values(), "role_policies")
         self.authorizer = iam_policy.Authorizer.from_env(
             self._role_policies, lambda service: service_model(service).metadata["protocol"]
         )
@@ -100,21 +108,21 @@ class LocalCloud:
                 self.web_routes[prefix] = handler
 
     def _role_policies(self, principal: iam_policy.Principal) -> list[str]:
-        return self.iam.role_policy_documents(principal.role_name, principal.role_id) if self.iam else []
+        return self.policies.role_policy_documents(principal.role_name, principal.role_id) if self.policies else []
 
-    def _signing_credentials(self, access_key_id: str | None) -> tuple[Credentials, Session | None]:
-        """The secret to verify a request with, and the STS session when the key is a temporary one.
+    def _signing_credentials(self, access_key_id: str | None) -> tuple[Credentials, TemporarySession | None]:
+        """The secret to verify a request with, and the issuer's session when the key is a temporary one.
 
         An unknown key gets the local credentials, whose key id then fails to match: the verifier answers
         with the service's own unknown-key error."""
-        if not access_key_id or access_key_id == self.credentials.access_key_id or self.sts is None:
+        if not access_key_id or access_key_id == self.credentials.access_key_id or self.issuer is None:
             return self.credentials, None
-        session = self.sts.session(access_key_id)
+        session = self.issuer.session(access_key_id)
         if session is None:
             return self.credentials, None
         return Credentials(access_key_id, session.secret_access_key), session
 
-    def _check_session(self, name: str, request: Request, session: Session) -> None:
+    def _check_session(self, name: str, request: Request, session: TemporarySession) -> None:
         """A request signed with temporary credentials must carry their session token, before they expire."""
         query = dict(request.query)
         token = (
@@ -124,12 +132,10 @@ class LocalCloud:
         )
         if not token:
             raise sigv4.unknown_access_key(name)
-        if not hmac.compare_digest(token, session.session_token):
-            raise unknown_token(name)
-        if self.sts.now() >= session.expires:
-            raise expired_token(name)
+        if self.issuer is not None:
+            self.issuer.check_session_token(name, session, token)
 
-    def _bind_authorization(self, ctx: RequestContext, session: Session | None) -> None:
+    def _bind_authorization(self, ctx: RequestContext, session: TemporarySession | None) -> None:
         if session is not None:
             principal = session.principal
             ctx.principal = principal
@@ -137,13 +143,13 @@ class LocalCloud:
                 principal, service, op, params, ctx.region
             )
         elif self.authorizer.audit.enabled:
-            who = f"arn:aws:iam::{ctx.account_id}:root"
+            who = iam_policy.root_arn(ctx.account_id)
             ctx.authorize = lambda service, op, params: self.authorizer.record_unevaluated(
                 service, op, params, ctx.region, who
             )
 
     def close(self) -> None:
-        # Reverse build order: a service closes before the services it reads from (Rekognition before S3).
+        # Reverse build order: a service closes before the services it reads from.
         for protocol in reversed(list(self.services.values())):
             close = getattr(getattr(protocol, "backend", None), "close", None)
             if close:
@@ -163,6 +169,10 @@ class LocalCloud:
                 return name
         return None
 
+    def _first(self, hook: str) -> str | None:
+        """The first service (in build order) whose protocol sets ``hook``."""
+        return next((name for name, protocol in self.services.items() if getattr(protocol, hook, False)), None)
+
     def service_for(self, signing_name: str, request: Request) -> str:
         """The service a request signed for ``signing_name`` is meant for (see the module docstring)."""
         names = self.by_signing_name.get(signing_name, [])
@@ -170,38 +180,43 @@ class LocalCloud:
             return names[0] if names else signing_name
         return self._claimant(names, request) or names[0]
 
-    def guess_service(self, request: Request) -> str:
-        """The service an unsigned request was meant for, so its error is in that service's format."""
-        if sigv2.is_presigned_v2(request.query):  # an S3 URL, whatever its bucket is called ("human-loops")
-            return "s3"
+    def guess_service(self, request: Request) -> str | None:
+        """The service an unsigned request was meant for, so its error is in that service's format; None when
+        no service claims it and none is the catch-all."""
+        if sigv2.is_presigned_v2(request.query):  # such a URL, whatever its path looks like
+            taker = self._first("presigned_v2")
+            if taker:
+                return taker
         claimant = self._claimant(list(self.services), request)
         if claimant:
             return claimant
-        if "x-www-form-urlencoded" in request.headers.get("content-type", "") or request.query_has("Action"):
-            return "sts"
-        return "s3"
+        for name, protocol in self.services.items():
+            claims_unsigned = getattr(protocol, "claims_unsigned", None)
+            if claims_unsigned is not None and claims_unsigned(request):
+                return name
+        return self._first("catch_all")
 
     def dispatch(self, request: Request) -> Response:
         ctx = RequestContext(host=request.host)
         scope = sigv4.scope_of(request.headers, request.query)
         name = self.service_for(scope[1], request) if scope else self.guess_service(request)
-        protocol = self.services.get(name)
+        protocol = self.services.get(name) if name else None
         if protocol is None:
-            error = AwsError(
-                "UnknownService", f"localcloud does not serve {name!r}; it serves {sorted(self.services)}."
-            )
-            fallback = self.services.get("s3") or next(iter(self.services.values()))
-            return fallback.error(ctx, request, error)
+            wanted = f"does not serve {name!r}" if name else "cannot tell which service this request is for"
+            error = AwsError("UnknownService", f"localcloud {wanted}; it serves {sorted(self.services)}.")
+            fallback = self._first("catch_all")
+            return self.services[fallback or next(iter(self.services))].error(ctx, request, error)
+        streams = bool(getattr(protocol, "streams_body", False))
         try:
             body_sha256 = None
-            if name != "s3":
+            if not streams:
                 length = int(request.headers.get("content-length") or 0)
                 if length > MAX_BUFFERED_BODY:
                     raise AwsError("RequestEntityTooLarge", "Request body is too large.", 413)
                 raw = request.body.read()
                 body_sha256 = hashlib.sha256(raw).hexdigest()
                 request.body = io.BytesIO(raw)
-            if name == "s3" and sigv2.is_presigned_v2(request.query):
+            if getattr(protocol, "presigned_v2", False) and sigv2.is_presigned_v2(request.query):
                 credentials, session = self._signing_credentials(dict(request.query).get("AWSAccessKeyId"))
                 ctx.access_key_id = sigv2.verify_presigned(
                     method=request.method,
@@ -229,7 +244,7 @@ class LocalCloud:
             ctx.region, ctx.access_key_id = signed.region, signed.access_key_id
             self._bind_authorization(ctx, session)
             ctx.streaming_upload = signed.streaming
-            if name == "s3" and isinstance(request.body, BodyReader) and _is_hex_sha256(signed.payload_hash):
+            if streams and isinstance(request.body, BodyReader) and _is_hex_sha256(signed.payload_hash):
                 request.body.expected = signed.payload_hash
                 request.body.digest = hashlib.sha256()
             return protocol.handle(ctx, request)
@@ -253,6 +268,11 @@ class LocalCloud:
         except Exception:
             log.exception("internal error serving %s %s", request.method, request.raw_path)
             return Response(500, {"Content-Type": "text/plain; charset=utf-8"}, b"Internal error; see the log.\n")
+
+
+def _first_hook(protocols: Iterable[ServiceProtocol], hook: str) -> Any:
+    """The first protocol's value for an optional ``hook``, or None when no protocol sets it."""
+    return next((value for p in protocols if (value := getattr(p, hook, None)) is not None), None)
 
 
 def _web_refusal(request: Request) -> str | None:

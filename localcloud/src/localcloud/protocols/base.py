@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from botocore.model import ServiceModel
 
@@ -61,13 +61,55 @@ class Response:
 
 
 class ServiceProtocol(Protocol):
-    """What the server needs from a service: its botocore model, a handler and an error encoder."""
+    """What the server needs from a service: its botocore model, a handler and an error encoder.
+
+    The server names no service: whatever one service does differently, it says through these optional hooks,
+    which the server reads with ``getattr`` (absent means the default):
+
+    - ``claims(request) -> bool``: a rest-json service sharing its signing name with another claims its requests
+      (by its ``requestUri`` templates).
+    - ``claims_unsigned(request) -> bool``: a weaker claim, used only to answer an unsigned request in the right
+      service's error format (a form-encoded body is the Query protocol's).
+    - ``catch_all: bool``: the service an unclaimed request is for (every path can name an object), whose error
+      format also answers requests for services localcloud does not serve.
+    - ``streams_body: bool``: the body is handed over unread, its signed SHA-256 checked as it is read (uploads
+      larger than memory); other services' bodies are read whole and hashed before the signature is checked.
+    - ``presigned_v2: bool``: the service also takes Signature Version 2 presigned URLs.
+    - ``credential_issuer``: a :class:`CredentialIssuer`, when the service issues temporary credentials.
+    - ``role_policies``: a :class:`RolePolicies`, when the service holds the policies those credentials act under.
+    - ``web_routes``: path prefixes under ``/_localcloud/`` mapped to handlers of local web pages.
+    """
 
     model: ServiceModel
 
     def handle(self, ctx: RequestContext, request: Request) -> Response: ...
 
     def error(self, ctx: RequestContext, request: Request, error: AwsError) -> Response: ...
+
+
+class TemporarySession(Protocol):
+    """A set of temporary credentials and who they stand for (an ``iam_policy.Principal``)."""
+
+    principal: Any
+    secret_access_key: str
+
+
+class CredentialIssuer(Protocol):
+    """What the server needs of the service that issues temporary credentials, to verify requests signed with them."""
+
+    def session(self, access_key_id: str) -> TemporarySession | None:
+        """The session of a temporary access key id, expired or not; None for a key it did not issue."""
+        ...
+
+    def check_session_token(self, service: str, session: TemporarySession, token: str) -> None:
+        """Raise ``service``'s own AwsError unless ``token`` is the session's and the session has not expired."""
+        ...
+
+
+class RolePolicies(Protocol):
+    """What the server needs of the service that holds roles: the policies a role session acts under."""
+
+    def role_policy_documents(self, name: str, role_id: str) -> list[str]: ...
 
 
 def empty_body() -> BinaryIO:

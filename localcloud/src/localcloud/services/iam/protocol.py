@@ -8,5 +8,13 @@ from localcloud.protocols.shapes import service_model
 from localcloud.services.iam.backend import IamBackend
 
 
-def create(data_dir: Path, peers: Mapping[str, object]) -> QueryProtocol:
-    return QueryProtocol(service_model("iam"), IamBackend(data_dir))
+class IamProtocol(QueryProtocol):
+    """IAM holds the roles whose policies decide what temporary credentials may do."""
+
+    @property
+    def role_policies(self) -> IamBackend:
+        return self.backend
+
+
+def create(data_dir: Path, peers: Mapping[str, object]) -> IamProtocol:
+    return IamProtocol(service_model("iam"), IamBackend(data_dir))

@@ -16,6 +16,13 @@ from localcloud.services.s3.backend import S3Backend
 
 
 class S3Protocol(RestXmlProtocol):
+    # Every path names a bucket or an object, so S3 answers what no other service claims.
+    catch_all = True
+    # Objects may be larger than memory: the body streams, its signed SHA-256 checked as it is read.
+    streams_body = True
+    # botocore still presigns S3 URLs with Signature Version 2 unless told otherwise.
+    presigned_v2 = True
+
     root_names = {
         "ListObjectsV2": "ListBucketResult",
         "ListObjects": "ListBucketResult",

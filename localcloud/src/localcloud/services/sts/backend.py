@@ -14,6 +14,7 @@ Services that run work as a user's role (Glue job runs) get their sessions from
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import os
 import secrets
@@ -95,6 +96,14 @@ class StsBackend:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def check_session_token(self, service: str, session: Session, token: str) -> None:
+        """A request signed with temporary credentials must carry their session token, before they expire; the
+        error is worded as ``service`` words it."""
+        if not hmac.compare_digest(token, session.session_token):
+            raise unknown_token(service)
+        if self.now() >= session.expires:
+            raise expired_token(service)
 
     def session(self, access_key_id: str) -> Session | None:
         """The session a temporary access key id belongs to (expired ones included; the caller checks)."""
