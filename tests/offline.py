@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from include.rendering.groundtruth import dumps_line, manifest_line
+from include.groundtruth import dumps_line, manifest_line
 from include.rendering.types import Box, RenderedImage
 from localcloud.process import LocalCloudProcess
 

@@ -9,10 +9,9 @@ from aws_ml.operators.rekognition import (
     RekognitionStartProjectVersionOperator,
 )
 
+from include.connections import AWS_CONN_ID, s3_client
 from include.custom_labels.wiring import import_and_train
 from include.rendering.airflow_config import render_executor_config, render_pool, render_queue
-
-AWS_CONN_ID = "aws_default"
 
 DOC_MD = """
 ### augmentation_study
@@ -78,11 +77,9 @@ def augmentation_study():
 
     @task(queue=render_queue(), pool=render_pool(), executor_config=render_executor_config())
     def shared_test_set(params=None) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from include.custom_labels import steps, study
 
-        s3 = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
+        s3 = s3_client()
         reference = study.base_dataset(params)
         if params["test_manifest"]:
             labels = steps.catalog_labels(params["catalog"], params["classes"])
@@ -94,27 +91,12 @@ def augmentation_study():
     def variant(spec: dict, test: dict):
         @task(queue=render_queue(), pool=render_pool(), executor_config=render_executor_config(), multiple_outputs=True)
         def render_variant(spec: dict, test: dict, params=None) -> dict:
-            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
             from include.custom_labels import steps
-            from include.rendering.groundtruth import split_s3_uri
 
-            s3 = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
-            rendered = steps.render_dataset(spec["render_params"], s3, params["processes"] or None)
-            train_bucket, train_key = split_s3_uri(rendered["manifest"])
-            test_bucket, test_key = split_s3_uri(test["manifest"])
+            rendered = steps.render_dataset(spec["render_params"], s3_client(), params["processes"] or None)
             name = steps.version_name(spec["variant"], rendered, test)
-            return {
-                **spec,
-                "dataset": rendered,
-                "project_name": spec["project_name"],
-                "version_name": name,
-                "train_bucket": train_bucket,
-                "train_key": train_key,
-                "test_bucket": test_bucket,
-                "test_key": test_key,
-                "evaluation_prefix": f"{steps.version_root(spec['project_name'], name)}/evaluation",
-            }
+            plan = steps.training_plan(spec["project_name"], name, rendered, test)
+            return {**spec, "dataset": rendered, "project_name": spec["project_name"], **plan}
 
         rendered = render_variant(spec, test)
         project = RekognitionCreateProjectOperator(
@@ -124,7 +106,6 @@ def augmentation_study():
 
         @task(trigger_rule="all_done")
         def score(plan: dict, project_arn: str) -> dict:
-            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
             from aws_ml.hooks.rekognition import RekognitionHook
 
             from include.custom_labels import steps
@@ -133,7 +114,7 @@ def augmentation_study():
                 plan,
                 project_arn,
                 RekognitionHook(aws_conn_id=AWS_CONN_ID).describe_version(project_arn, plan["version_name"]),
-                S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(),
+                s3_client(),
             )
 
         result = score(rendered, project.output)
@@ -142,11 +123,9 @@ def augmentation_study():
 
     @task(multiple_outputs=True)
     def rank(results: list[dict], params=None) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from include.custom_labels import steps
 
-        return steps.publish_ranking(params, list(results), S3Hook(aws_conn_id=AWS_CONN_ID).get_conn())
+        return steps.publish_ranking(params, list(results), s3_client())
 
     @task.short_circuit
     def promote_wanted(best: dict, params=None) -> bool:

@@ -6,9 +6,8 @@ from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
 from airflow.sdk import Param, dag, task
 
 from include.assets import SYNTHETIC_DATASET
+from include.connections import AWS_CONN_ID, s3_client
 from include.rendering.airflow_config import render_executor_config, render_pool, render_queue
-
-AWS_CONN_ID = "aws_default"
 
 DOC_MD = """
 ### render_synthetic_dataset
@@ -70,28 +69,22 @@ def render_synthetic_dataset():
 
     @task(queue=render_queue(), pool=render_pool(), executor_config=render_executor_config(), retries=2)
     def render_shard(shard: dict, layout: dict, params=None) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from include.rendering.pipeline import render_shard as render
 
-        s3 = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
+        s3 = s3_client()
         return render(layout, shard, s3, processes=params["processes"] or None)
 
     @task
     def validate(layout: dict) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from include.rendering.pipeline import validate_shards
 
-        return validate_shards(layout, S3Hook(aws_conn_id=AWS_CONN_ID).get_conn())
+        return validate_shards(layout, s3_client())
 
     @task
     def merge(layout: dict, shard_stats: list[dict]) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from include.rendering.pipeline import merge as merge_dataset
 
-        return merge_dataset(layout, S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), list(shard_stats))
+        return merge_dataset(layout, s3_client(), list(shard_stats))
 
     @task(outlets=[SYNTHETIC_DATASET])
     def publish(summary: dict, outlet_events=None) -> dict:

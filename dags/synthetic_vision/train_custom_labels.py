@@ -12,10 +12,9 @@ from aws_ml.operators.rekognition import (
 )
 
 from include.assets import SYNTHETIC_DATASET
+from include.connections import AWS_CONN_ID, s3_client
 from include.custom_labels.wiring import import_and_train
 from include.rendering.airflow_config import render_executor_config, render_pool, render_queue
-
-AWS_CONN_ID = "aws_default"
 
 DOC_MD = """
 ### train_custom_labels
@@ -89,8 +88,6 @@ def train_custom_labels():
 
     @task(inlets=[SYNTHETIC_DATASET])
     def training_dataset(params=None, triggering_asset_events=None, inlet_events=None) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from include.custom_labels import steps
 
         extra = None
@@ -103,7 +100,7 @@ def train_custom_labels():
                     extra = dict(inlet_events[SYNTHETIC_DATASET][-1].extra or {})
                 except IndexError:
                     extra = None
-        return steps.resolve_training_dataset(params, extra, S3Hook(aws_conn_id=AWS_CONN_ID).get_conn())
+        return steps.resolve_training_dataset(params, extra, s3_client())
 
     @task.branch
     def choose_test_set(params=None) -> str:
@@ -115,29 +112,23 @@ def train_custom_labels():
 
     @task
     def use_test_manifest(train: dict, params=None) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from include.custom_labels import steps
 
-        s3 = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
+        s3 = s3_client()
         return steps.check_test_manifest(params["test_manifest"], s3, train["labels"])
 
     @task
     def import_test_photos(train: dict, params=None) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from include.custom_labels import steps
 
-        s3 = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
+        s3 = s3_client()
         return steps.import_test_photos(params, train, s3)
 
     @task(queue=render_queue(), pool=render_pool(), executor_config=render_executor_config())
     def render_shifted_test_set(train: dict, params=None) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from include.custom_labels import steps
 
-        s3 = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
+        s3 = s3_client()
         return steps.render_dataset(steps.shifted_render_params(train, params), s3, params["processes"] or None)
 
     @task(trigger_rule="none_failed_min_one_success")
@@ -151,19 +142,9 @@ def train_custom_labels():
     @task(multiple_outputs=True)
     def plan_version(train: dict, test: dict, params=None) -> dict:
         from include.custom_labels import steps
-        from include.rendering.groundtruth import split_s3_uri
 
         name = steps.version_name(params["project_name"], train, test, params["version_name"])
-        train_bucket, train_key = split_s3_uri(train["manifest"])
-        test_bucket, test_key = split_s3_uri(test["manifest"])
-        return {
-            "version_name": name,
-            "train_bucket": train_bucket,
-            "train_key": train_key,
-            "test_bucket": test_bucket,
-            "test_key": test_key,
-            "evaluation_prefix": f"{steps.version_root(params['project_name'], name)}/evaluation",
-        }
+        return steps.training_plan(params["project_name"], name, train, test)
 
     project = RekognitionCreateProjectOperator(
         task_id="create_project", project_name="{{ params.project_name }}", aws_conn_id=AWS_CONN_ID
@@ -182,7 +163,6 @@ def train_custom_labels():
 
     @task(trigger_rule="all_done")
     def record(project_arn: str, plan: dict, train: dict, test: dict, params=None, dag_run=None) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
         from aws_ml.hooks.rekognition import RekognitionHook
 
         from include.custom_labels import steps
@@ -190,7 +170,7 @@ def train_custom_labels():
         version = RekognitionHook(aws_conn_id=AWS_CONN_ID).describe_version(project_arn, plan["version_name"])
         if version is None:
             raise ValueError(f"no version {plan['version_name']} to record: training never started")
-        s3 = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
+        s3 = s3_client()
         return steps.record_version(params, version, train, test, s3, run_id=dag_run.run_id)
 
     gate = RekognitionEvaluationGateOperator(
@@ -221,11 +201,9 @@ def train_custom_labels():
 
     @task(multiple_outputs=True)
     def smoke_sample(test: dict, params=None) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from include.custom_labels import steps
 
-        return steps.sample_images(test["manifest"], S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), params["smoke_images"])
+        return steps.sample_images(test["manifest"], s3_client(), params["smoke_images"])
 
     sample = smoke_sample(test)
     smoke = RekognitionDetectCustomLabelsOperator(
@@ -240,11 +218,9 @@ def train_custom_labels():
 
     @task
     def mark_deployed(plan: dict, smoke: dict, params=None) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from include.custom_labels import steps
 
-        s3 = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
+        s3 = s3_client()
         return steps.mark_deployed(params, plan["version_name"], smoke, s3)
 
     gate >> deploy_wanted() >> start >> smoke

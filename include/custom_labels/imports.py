@@ -19,7 +19,7 @@ Decisions:
   clipped; a box further outside means the labels were drawn on another version of the image.
 - Each entry's stated image size is checked against the image header. A width/height swap on a JPEG with an
   EXIF rotation is rejected too: which orientation the boxes were drawn on cannot be told from the file.
-- Finally the manifest is run through :func:`include.rendering.validate.validate_manifest`, so an import never
+- Finally the manifest is run through :func:`include.groundtruth.validate.validate_manifest`, so an import never
   produces a line Rekognition would refuse (image format and size limits, tiny boxes, ...).
 
 The output is sorted by ``source-ref`` and carries the ``job_name``/``creation_date`` passed in, so the same input
@@ -43,9 +43,18 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from include.rendering.groundtruth import DEFAULT_ATTRIBUTE, DETECTION_TYPE, dumps_line, manifest_line, split_s3_uri
+from include import s3uri
+from include.groundtruth import (
+    DEFAULT_ATTRIBUTE,
+    MalformedLabels,
+    dumps_line,
+    is_number,
+    manifest_line,
+    need_int,
+    read_labelled_line,
+)
+from include.groundtruth.validate import HEADER_BYTES, MAX_IMAGE_BYTES, ImageFacts, validate_manifest
 from include.rendering.types import Box, RenderedImage
-from include.rendering.validate import HEADER_BYTES, MAX_IMAGE_BYTES, ImageFacts, validate_manifest
 
 FORMATS = ("groundtruth", "coco", "voc")
 LABEL_SUFFIXES = {"groundtruth": (".manifest", ".jsonl"), "coco": (".json",), "voc": (".xml",)}
@@ -179,16 +188,12 @@ def import_labels(
 
 # -- locations ----------------------------------------------------------------------------------------------
 def _split_prefix(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise ValueError(f"source must be an s3:// URI, got {uri!r}")
-    bucket, _, prefix = uri[len("s3://") :].partition("/")
-    if not bucket:
-        raise ValueError(f"source needs a bucket: {uri!r}")
+    bucket, prefix = s3uri.parse(uri, allow_empty_key=True)
     return bucket, prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
 
 def _split_object(uri: str) -> tuple[str, str]:
-    bucket, key = split_s3_uri(uri)
+    bucket, key = s3uri.parse(uri)
     if key.endswith("/"):
         raise ValueError(f"destination must name an object, not a prefix: {uri!r}")
     return bucket, key
@@ -251,8 +256,8 @@ class _ImageIndex:
             entry.reject(f"unknown image {ref!r}: no such image under s3://{self.bucket}/{self.prefix}")
 
     def _exact(self, ref: str, label_dir: str) -> str | None:
-        if ref.startswith("s3://"):
-            bucket, _, key = ref[len("s3://") :].partition("/")
+        if s3uri.is_s3(ref):
+            bucket, key = s3uri.parse(ref, allow_empty_key=True)
             return key if bucket == self.bucket and key in self.keys else None
         for base in (label_dir, self.prefix):
             key = posixpath.normpath(posixpath.join(base, ref.lstrip("/")))
@@ -292,8 +297,7 @@ def _parse_groundtruth(key: str, data: bytes) -> list[_Entry]:
     return entries
 
 
-class _Malformed(ValueError):
-    pass
+_Malformed = MalformedLabels  # what every parser here raises for an entry it cannot read
 
 
 def _folder(key: str) -> str:
@@ -303,64 +307,12 @@ def _folder(key: str) -> str:
 
 
 def _read_groundtruth_line(entry: _Entry, raw: str) -> None:
-    try:
-        line = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise _Malformed(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(line, dict):
-        raise _Malformed("a manifest line must be a JSON object")
-    entry.reference = _need(line.get("source-ref"), str, "source-ref")
-    attribute = _detection_attribute(line)
-    label, meta = line[attribute], line[f"{attribute}-metadata"]
-    if not isinstance(label, dict):
-        raise _Malformed(f"{attribute} is not a JSON object")
-    sizes = label.get("image_size")
-    if sizes is not None:
-        size = sizes[0] if isinstance(sizes, list) and sizes and isinstance(sizes[0], dict) else {}
-        entry.stated_size = (_need_int(size.get("width"), "image_size width"), _need_int(size.get("height"), "height"))
-    class_map = meta.get("class-map")
-    if not isinstance(class_map, dict):
-        raise _Malformed(f"{attribute}-metadata.class-map is missing or not an object")
-    annotations = _need(label.get("annotations"), list, f"{attribute}.annotations")
-    objects = meta.get("objects")
-    if objects is not None and (not isinstance(objects, list) or len(objects) != len(annotations)):
-        raise _Malformed(f"{attribute}-metadata.objects must list one confidence per annotation")
-    for index, ann in enumerate(annotations):
-        if not isinstance(ann, dict):
-            raise _Malformed(f"annotation {index} is not a JSON object")
-        left, top, width, height = (_need_number(ann.get(k), f"annotation {index} {k}") for k in _LTWH)
-        name = class_map.get(str(ann.get("class_id")))
-        if not isinstance(name, str):
-            raise _Malformed(f"annotation {index}: class_id {ann.get('class_id')!r} has no name in the class-map")
-        confidence = 1.0
-        if objects is not None:
-            obj = objects[index]
-            confidence = obj.get("confidence", 1.0) if isinstance(obj, dict) else None
-            if not _is_number(confidence) or not 0.0 <= confidence <= 1.0:
-                raise _Malformed(f"objects[{index}].confidence must be a number in 0..1, got {confidence!r}")
-        entry.boxes.append(_RawBox(name, left, top, left + width, top + height, float(confidence)))
-    entry.human_annotated = meta.get("human-annotated") != "no"
-
-
-_LTWH = ("left", "top", "width", "height")
-
-
-def _detection_attribute(line: Mapping[str, Any]) -> str:
-    # The label attribute is named after the labelling job, so find it by its metadata's type.
-    typed = {
-        key[: -len("-metadata")]: value.get("type")
-        for key, value in line.items()
-        if key.endswith("-metadata") and isinstance(value, dict) and key[: -len("-metadata")] in line
-    }
-    detection = sorted(name for name, kind in typed.items() if kind == DETECTION_TYPE)
-    if len(detection) == 1:
-        return detection[0]
-    if detection:
-        raise _Malformed(f"several object-detection attributes ({', '.join(detection)}); keep one per manifest")
-    if typed:
-        kinds = ", ".join(f"{name}: {kind}" for name, kind in sorted(typed.items(), key=lambda kv: kv[0]))
-        raise _Malformed(f"no object-detection label ({kinds}); only {DETECTION_TYPE} labels have boxes")
-    raise _Malformed(f"no label attribute with a matching '-metadata' of type {DETECTION_TYPE}")
+    line = read_labelled_line(raw)
+    entry.reference, entry.stated_size, entry.human_annotated = line.source_ref, line.stated_size, line.human_annotated
+    entry.boxes += [
+        _RawBox(box.label, box.left, box.top, box.left + box.width, box.top + box.height, box.confidence)
+        for box in line.boxes
+    ]
 
 
 def _parse_coco(key: str, data: bytes) -> list[_Entry]:
@@ -389,7 +341,7 @@ def _parse_coco(key: str, data: bytes) -> list[_Entry]:
         entry.reference = image.get("file_name") if isinstance(image.get("file_name"), str) else None
         try:
             if image.get("width") is not None or image.get("height") is not None:
-                entry.stated_size = (_need_int(image.get("width"), "width"), _need_int(image.get("height"), "height"))
+                entry.stated_size = (need_int(image.get("width"), "width"), need_int(image.get("height"), "height"))
         except _Malformed as exc:
             entry.reject(str(exc))
         if not isinstance(image.get("id"), int | str):
@@ -420,10 +372,10 @@ def _coco_box(ann: Mapping[str, Any], categories: Mapping[int, str]) -> _RawBox:
             "would count as false positives"
         )
     category = ann.get("category_id")
-    if not _is_number(category) or int(category) not in categories:
+    if not is_number(category) or int(category) not in categories:
         raise _Malformed(f"category_id {category!r} is not in 'categories'")
     bbox = ann.get("bbox")
-    if not isinstance(bbox, list) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
+    if not isinstance(bbox, list) or len(bbox) != 4 or not all(is_number(v) for v in bbox):
         raise _Malformed(f"bbox must be [x, y, width, height] numbers, got {bbox!r}")
     x, y, w, h = (float(v) for v in bbox)
     return _RawBox(categories[int(category)], x, y, x + w, y + h)
@@ -463,7 +415,7 @@ def _voc_box(index: int, obj: ET.Element) -> _RawBox:
 
 
 def _xml_int(parent: ET.Element, tag: str) -> int:
-    return _need_int(_xml_number(parent, tag, f"<{parent.tag}>"), f"<{parent.tag}><{tag}>")
+    return need_int(_xml_number(parent, tag, f"<{parent.tag}>"), f"<{parent.tag}><{tag}>")
 
 
 def _xml_number(parent: ET.Element, tag: str, where: str) -> float:
@@ -482,28 +434,6 @@ _PARSERS: dict[str, Callable[[str, bytes], list[_Entry]]] = {
     "coco": _parse_coco,
     "voc": _parse_voc,
 }
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _need(value: Any, kind: type, name: str) -> Any:
-    if not isinstance(value, kind):
-        raise _Malformed(f"{name} is missing or not a {kind.__name__}")
-    return value
-
-
-def _need_number(value: Any, name: str) -> float:
-    if not _is_number(value):
-        raise _Malformed(f"{name} must be a number, got {value!r}")
-    return float(value)
-
-
-def _need_int(value: Any, name: str) -> int:
-    if not _is_number(value) or value != int(value) or value <= 0:
-        raise _Malformed(f"{name} must be a positive whole number, got {value!r}")
-    return int(value)
 
 
 # -- checks across entries ------------------------------------------------------------------------------------

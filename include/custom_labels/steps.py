@@ -17,7 +17,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from include.rendering.groundtruth import DEFAULT_ATTRIBUTE, split_s3_uri
+from include import s3uri
+from include.groundtruth import image_labels
 from include.s3objects import exists, read_json_or_none
 
 log = logging.getLogger(__name__)
@@ -44,22 +45,6 @@ def version_root(project: str, version_name: str) -> str:
     return f"{project_root(project)}/versions/{version_name}"
 
 
-def manifest_labels(text: str, attribute: str = DEFAULT_ATTRIBUTE) -> dict[str, list[str]]:
-    """``source-ref`` -> the label names boxed in that image, from each line's own class-map."""
-    labels: dict[str, list[str]] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        line = json.loads(raw)
-        class_map = line.get(f"{attribute}-metadata", {}).get("class-map", {})
-        ids = [str(a["class_id"]) for a in line.get(attribute, {}).get("annotations", [])]
-        unknown = sorted(set(ids) - set(class_map))
-        if unknown:
-            raise ValueError(f"manifest line {number}: class ids {unknown} are not in its class-map")
-        labels[line["source-ref"]] = sorted({class_map[i] for i in ids})
-    return labels
-
-
 def resolve_training_dataset(params: dict[str, Any], asset_extra: dict[str, Any] | None, s3: Any) -> dict[str, Any]:
     """Which rendered dataset (or user manifest) to train on, by precedence.
 
@@ -69,26 +54,26 @@ def resolve_training_dataset(params: dict[str, Any], asset_extra: dict[str, Any]
     """
     if params.get("dataset_version"):
         root = "/".join(p.strip("/") for p in (params["dataset_prefix"], params["dataset_name"]) if p.strip("/"))
-        prefix = f"s3://{params['dataset_bucket']}/{root}/{params['dataset_version']}"
+        prefix = s3uri.join(params["dataset_bucket"], root, params["dataset_version"])
         manifest, source = f"{prefix}/{MANIFEST_NAME}", f"dataset_version {params['dataset_version']}"
     elif params.get("train_manifest"):
         manifest, source = params["train_manifest"], "train_manifest param"
-        prefix = manifest.rsplit("/", 1)[0]
+        prefix = s3uri.parent(manifest)
     elif asset_extra and asset_extra.get("manifest"):
         manifest, source = asset_extra["manifest"], "synthetic_vision_dataset Asset event"
-        prefix = asset_extra.get("prefix") or manifest.rsplit("/", 1)[0]
+        prefix = asset_extra.get("prefix") or s3uri.parent(manifest)
     else:
         raise DatasetNotFound(
             "no training dataset: run render_synthetic_dataset (its Asset event triggers this DAG), or trigger with "
             "a dataset_version or a train_manifest"
         )
-    bucket, key = split_s3_uri(manifest)
+    bucket, key = s3uri.parse(manifest)
     try:
         text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
     except ClientError as err:
         raise DatasetNotFound(f"{manifest} (from the {source}): {err.response['Error']['Code']}") from err
-    labels = manifest_labels(text)
-    prefix_bucket, prefix_key = split_s3_uri(prefix)
+    labels = image_labels(text)
+    prefix_bucket, prefix_key = s3uri.parse(prefix)
     summary = read_json_or_none(s3, prefix_bucket, f"{prefix_key}/{SUMMARY_NAME}")
     version = (summary or {}).get("version") or hashlib.sha256(text.encode()).hexdigest()[:16]
     log.info("training dataset %s from the %s: %d images", manifest, source, len(labels))
@@ -118,7 +103,7 @@ def shifted_render_params(train: dict[str, Any], params: dict[str, Any]) -> dict
             "render spec to shift: pass test_manifest or test_photos"
         )
     render, shifts = domain_shift(spec.get("render") or {})
-    bucket, _ = split_s3_uri(train["prefix"])
+    bucket, _ = s3uri.parse(train["prefix"])
     return {
         "bucket": bucket,
         "prefix": params.get("dataset_prefix", "datasets"),
@@ -153,8 +138,8 @@ def render_dataset(render_params: dict[str, Any], s3: Any, processes: int | None
         pipeline.validate_shards(layout, s3)
         summary = {**pipeline.merge(layout, s3, stats), "reused": False}
     return {
-        "manifest": pipeline.s3_uri(bucket, f"{prefix}/{MANIFEST_NAME}"),
-        "prefix": pipeline.s3_uri(bucket, prefix),
+        "manifest": s3uri.join(bucket, prefix, MANIFEST_NAME),
+        "prefix": s3uri.join(bucket, prefix),
         "version": layout["version"],
         "images": summary["images"],
         "skipped": summary.get("skipped", {}),
@@ -174,21 +159,21 @@ def catalog_labels(catalog: str, classes: list[str] | None = None) -> list[str]:
 
 def check_test_manifest(uri: str, s3: Any, train_labels: list[str]) -> dict[str, Any]:
     """A user's test manifest: valid for Rekognition, images present, and only labels the model learns."""
-    from include.rendering import validate
+    from include.groundtruth import validate
 
-    bucket, key = split_s3_uri(uri)
+    bucket, key = s3uri.parse(uri)
     text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
     issues = validate.validate_manifest(text, s3_client=s3)
     if issues:
         shown = "\n".join(str(i) for i in issues[:20])
         raise ValueError(f"{uri}: {len(issues)} issue(s):\n{shown}")
-    labels = manifest_labels(text)
+    labels = image_labels(text)
     unknown = sorted({n for names in labels.values() for n in names} - set(train_labels))
     if unknown:
         raise ValueError(f"{uri}: labels {unknown} are not in the training labels {train_labels}")
     return {
         "manifest": uri,
-        "prefix": uri.rsplit("/", 1)[0],
+        "prefix": s3uri.parent(uri),
         "version": hashlib.sha256(text.encode()).hexdigest()[:16],
         "images": len(labels),
         "source": "test_manifest param",
@@ -203,10 +188,24 @@ def version_name(project: str, train: dict[str, Any], test: dict[str, Any], over
     return name
 
 
+def training_plan(project: str, name: str, train: dict[str, Any], test: dict[str, Any]) -> dict[str, Any]:
+    """What ``wiring.import_and_train`` needs: the version name, both manifests' bucket/key, the evaluation prefix."""
+    train_bucket, train_key = s3uri.parse(train["manifest"])
+    test_bucket, test_key = s3uri.parse(test["manifest"])
+    return {
+        "version_name": name,
+        "train_bucket": train_bucket,
+        "train_key": train_key,
+        "test_bucket": test_bucket,
+        "test_key": test_key,
+        "evaluation_prefix": f"{version_root(project, name)}/evaluation",
+    }
+
+
 def sample_images(manifest_uri: str, s3: Any, count: int) -> dict[str, Any]:
     """``count`` images spread evenly over a manifest, with the labels boxed in each (for the smoke check)."""
-    bucket, key = split_s3_uri(manifest_uri)
-    labels = manifest_labels(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8"))
+    bucket, key = s3uri.parse(manifest_uri)
+    labels = image_labels(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8"))
     refs = sorted(labels)
     if not refs:
         raise ValueError(f"{manifest_uri} has no images")
@@ -217,6 +216,9 @@ def sample_images(manifest_uri: str, s3: Any, count: int) -> dict[str, Any]:
 
 def evaluation(description: dict[str, Any], s3: Any) -> dict[str, Any]:
     """Scores of a trained version from DescribeProjectVersions and its evaluation summary file."""
+    # The gate operator's provider (plugins/, on sys.path under Airflow): imported here, so this module is not tied to it.
+    from aws_ml.evaluation import label_f1
+
     result = description.get("EvaluationResult")
     if not result:
         raise ValueError(f"{description['ProjectVersionArn']} has no evaluation result ({description['Status']})")
@@ -227,21 +229,11 @@ def evaluation(description: dict[str, Any], s3: Any) -> dict[str, Any]:
         "f1": result["F1Score"],
         "precision": aggregated.get("Precision"),
         "recall": aggregated.get("Recall"),
-        "labels": {r["Label"]: r["Metrics"]["F1Score"] for r in summary.get("LabelEvaluationResults", [])},
+        "labels": label_f1(summary),
         "thresholds": {r["Label"]: r["Metrics"].get("Threshold") for r in summary.get("LabelEvaluationResults", [])},
-        "summary": f"s3://{location['Bucket']}/{location['Name']}",
+        "summary": s3uri.join(location["Bucket"], location["Name"]),
         "training_seconds": description.get("BillableTrainingTimeInSeconds"),
     }
-
-
-def gate_decision(scores: dict[str, Any], min_f1: float, min_label_f1: float | None) -> dict[str, Any]:
-    """The evaluation gate's verdict, as the gate operator computes it, for the ledger."""
-    failures = [f"F1 {scores['f1']:.3f} < {min_f1}"] if scores["f1"] < min_f1 else []
-    if min_label_f1 is not None:
-        failures += [
-            f"{n} F1 {v:.3f} < {min_label_f1}" for n, v in sorted(scores["labels"].items()) if v < min_label_f1
-        ]
-    return {"passed": not failures, "min_f1": min_f1, "min_label_f1": min_label_f1, "failures": failures}
 
 
 def record_version(
@@ -253,6 +245,8 @@ def record_version(
     run_id: str,
 ) -> dict[str, Any]:
     """Put a trained (or failed) version in the project's S3 ledger, with a per-label F1 chart beside it."""
+    from aws_ml.evaluation import gate_decision
+
     from include.custom_labels import charts, ledger
 
     project, bucket = params["project_name"], params["bucket"]
@@ -270,8 +264,8 @@ def record_version(
     }
     if description["Status"] == "TRAINING_COMPLETED" or description.get("EvaluationResult"):
         scores = evaluation(description, s3)
-        min_label_f1 = params.get("min_label_f1")
-        decision = gate_decision(scores, float(params["min_f1"]), None if min_label_f1 is None else float(min_label_f1))
+        # The gate operator's own verdict (aws_ml.evaluation), so the ledger never disagrees with the gate task.
+        decision = gate_decision(scores["f1"], scores["labels"], params["min_f1"], params.get("min_label_f1"))
         chart_key = f"{version_root(project, name)}/label_f1.png"
         png = charts.label_f1_chart(
             scores["labels"], title=f"{name}: F1 {scores['f1']:.3f}", threshold=decision["min_f1"]
@@ -284,7 +278,7 @@ def record_version(
             "label_f1": scores["labels"],
             "thresholds": scores["thresholds"],
             "evaluation_summary": scores["summary"],
-            "chart": f"s3://{bucket}/{chart_key}",
+            "chart": s3uri.join(bucket, chart_key),
             "gate": decision,
         }
     ledger.record(s3, bucket, ledger_key(project), entry)
@@ -357,7 +351,9 @@ def import_test_photos(params: dict[str, Any], train: dict[str, Any], s3: Any) -
     photos = params["test_photos"]
     source = photos["uri"] if photos["uri"].endswith("/") else f"{photos['uri']}/"
     digest = hashlib.sha256(json.dumps(photos, sort_keys=True).encode()).hexdigest()[:16]
-    destination = f"s3://{params['bucket']}/{project_root(params['project_name'])}/test-photos/{digest}/manifest.jsonl"
+    destination = s3uri.join(
+        params["bucket"], project_root(params["project_name"]), "test-photos", digest, MANIFEST_NAME
+    )
     summary = import_labels(
         s3,
         source,
@@ -374,7 +370,7 @@ def import_test_photos(params: dict[str, Any], train: dict[str, Any], s3: Any) -
         log.warning("rejected %s: %s", rejected["entry"], rejected["reason"])
     return {
         "manifest": destination,
-        "prefix": destination.rsplit("/", 1)[0],
+        "prefix": s3uri.parent(destination),
         "version": summary["manifest_sha256"][:16],  # the import hashed what it wrote: no second read
         "images": summary["imported"],
         "rejected": len(summary["rejected"]),
@@ -405,8 +401,8 @@ def publish_ranking(params: dict[str, Any], rows: list[dict[str, Any]], s3: Any)
     best = ranked[0]
     log.info("best variant %s: F1 %s", best["variant"], best.get("f1"))
     return {
-        "ranking_csv": f"s3://{bucket}/{root}/ranking.csv",
-        "ranking_png": f"s3://{bucket}/{root}/ranking.png",
+        "ranking_csv": s3uri.join(bucket, root, "ranking.csv"),
+        "ranking_png": s3uri.join(bucket, root, "ranking.png"),
         "best": best,
         "best_project_arn": best["project_arn"],
         "best_version_name": best["version_name"],

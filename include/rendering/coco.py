@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from include.rendering.groundtruth import atomic_write_text
+from include.files import atomic_write_text
 from include.rendering.types import Box, RenderedImage
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from include.rendering.groundtruth import atomic_write_bytes
+from include.files import atomic_write_bytes
 from include.rendering.types import Box, RenderedImage
 
 BACKGROUND = (32, 32, 32)

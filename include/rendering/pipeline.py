@@ -22,6 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from include import s3uri
 from include.rendering.dataset import (
     DatasetSpec,
     Shard,
@@ -35,10 +36,6 @@ from include.rendering.dataset import (
 
 log = logging.getLogger(__name__)
 MANIFEST_NAME = "manifest.jsonl"
-
-
-def s3_uri(bucket: str, key: str) -> str:
-    return f"s3://{bucket}/{key}"
 
 
 def _render_overrides(params: dict[str, Any]) -> dict[str, Any]:
@@ -109,7 +106,8 @@ def _upload_dir(s3: Any, local: Path, bucket: str, prefix: str) -> int:
 
 def render_shard(layout: dict[str, Any], shard: dict[str, Any], s3: Any, processes: int | None = None) -> dict:
     """Render one shard, then upload its images, manifest and debug overlay. Reruns overwrite the same keys."""
-    from include.rendering import groundtruth, overlay
+    from include import groundtruth
+    from include.rendering import overlay
 
     spec = DatasetSpec.from_dict(layout["spec"])
     piece = Shard(**shard)
@@ -122,7 +120,7 @@ def render_shard(layout: dict[str, Any], shard: dict[str, Any], s3: Any, process
         lines = [
             groundtruth.manifest_line(
                 image,
-                s3_uri(bucket, f"{prefix}/{image.file_name}"),
+                s3uri.join(bucket, prefix, image.file_name),
                 class_map,
                 job_name=_job_name(layout),
                 creation_date=spec.creation_date,
@@ -167,7 +165,7 @@ def _download_text(s3: Any, bucket: str, key: str) -> str:
 
 def validate_shards(layout: dict[str, Any], s3: Any) -> dict[str, Any]:
     """Check every shard manifest line against Rekognition's limits and the images actually in S3."""
-    from include.rendering import validate
+    from include.groundtruth import validate
 
     issues: list[str] = []
     lines = 0
@@ -186,7 +184,8 @@ def validate_shards(layout: dict[str, Any], s3: Any) -> dict[str, Any]:
 
 def merge(layout: dict[str, Any], s3: Any, shard_stats: list[dict[str, Any]]) -> dict[str, Any]:
     """Merge the shard manifests (refusing duplicate images), export COCO, and publish ``manifest.jsonl``."""
-    from include.rendering import coco, groundtruth
+    from include import groundtruth
+    from include.rendering import coco
 
     bucket, prefix = layout["bucket"], layout["prefix"]
     class_map = {int(k): v for k, v in layout["class_map"].items()}
@@ -198,7 +197,7 @@ def merge(layout: dict[str, Any], s3: Any, shard_stats: list[dict[str, Any]]) ->
             paths.append(path)
         merged = Path(tmp) / MANIFEST_NAME
         groundtruth.merge_manifests(paths, merged)
-        images = groundtruth.read_manifest(merged, base_uri=s3_uri(bucket, prefix))
+        images = groundtruth.read_manifest(merged, base_uri=s3uri.join(bucket, prefix))
         coco_path = Path(tmp) / "coco.json"
         coco_path.write_text(json.dumps(coco.to_coco(images, class_map), sort_keys=True, indent=1) + "\n")
         skipped: dict[str, int] = {}
@@ -220,4 +219,4 @@ def merge(layout: dict[str, Any], s3: Any, shard_stats: list[dict[str, Any]]) ->
         (Path(tmp) / "dataset.json").write_text(json.dumps(summary, sort_keys=True, indent=1) + "\n")
         for name in (MANIFEST_NAME, "coco.json", "dataset.json"):
             s3.upload_file(str(Path(tmp) / name), bucket, f"{prefix}/{name}")
-    return {**summary, "manifest": s3_uri(bucket, f"{prefix}/{MANIFEST_NAME}"), "prefix": s3_uri(bucket, prefix)}
+    return {**summary, "manifest": s3uri.join(bucket, prefix, MANIFEST_NAME), "prefix": s3uri.join(bucket, prefix)}

@@ -11,8 +11,8 @@ from botocore.exceptions import ClientError
 from PIL import Image
 
 from include.custom_labels.imports import LabelImportError, import_labels
-from include.rendering.groundtruth import load_lines, read_manifest
-from include.rendering.validate import validate_manifest
+from include.groundtruth import load_lines, read_manifest
+from include.groundtruth.validate import validate_manifest
 
 JOB = "import/gearbox-photos"
 DATE = "2026-01-01T00:00:00"

@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from include.rendering import groundtruth, validate
+from include import groundtruth
+from include.groundtruth import validate
 from tests.conftest import assert_least_privilege, point_aws_default
 
 pytestmark = pytest.mark.usefixtures("airflow_db")

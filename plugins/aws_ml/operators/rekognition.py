@@ -13,6 +13,7 @@ from airflow.providers.amazon.aws.utils.waiter_with_logging import wait
 from airflow.providers.common.compat.sdk import AirflowException, AirflowSkipException
 from botocore.exceptions import ClientError
 
+from aws_ml.evaluation import gate_decision, label_f1
 from aws_ml.hooks.rekognition import RekognitionHook
 from aws_ml.triggers.rekognition import RekognitionProjectVersionRunningTrigger, RekognitionTrainingCompleteTrigger
 
@@ -301,19 +302,12 @@ class RekognitionEvaluationGateOperator(AwsBaseOperator[RekognitionHook]):
         s3 = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name).get_conn()
         summary = json.loads(s3.get_object(Bucket=location["Bucket"], Key=location["Name"])["Body"].read())
 
-        # Thresholds may arrive rendered from params, as text when the DAG does not render native objects.
-        min_f1 = float(self.min_f1)
-        min_label_f1 = None if self.min_label_f1 in (None, "", "None") else float(self.min_label_f1)
+        # Thresholds and soft_fail may arrive rendered from params, as text when the DAG renders no native objects.
         soft_fail = self.soft_fail is True or str(self.soft_fail).lower() in ("true", "1")
-        labels = {r["Label"]: r["Metrics"]["F1Score"] for r in summary.get("LabelEvaluationResults", [])}
-        scores = {"f1": version["EvaluationResult"]["F1Score"], "labels": labels}
-        failures = []
-        if scores["f1"] < min_f1:
-            failures.append(f"F1 {scores['f1']:.3f} < {min_f1}")
-        if min_label_f1 is not None:
-            failures += [f"{n} F1 {v:.3f} < {min_label_f1}" for n, v in labels.items() if v < min_label_f1]
-        if failures:
-            message = f"Version {self.version_name} below the gate: " + "; ".join(failures)
+        scores = {"f1": version["EvaluationResult"]["F1Score"], "labels": label_f1(summary)}
+        decision = gate_decision(scores["f1"], scores["labels"], self.min_f1, self.min_label_f1)
+        if not decision["passed"]:
+            message = f"Version {self.version_name} below the gate: " + "; ".join(decision["failures"])
             if soft_fail:
                 raise AirflowSkipException(message)
             raise AirflowException(message)

@@ -7,12 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from include.rendering.groundtruth import (
+from include.groundtruth import (
+    LabelledBox,
+    MalformedLabels,
     ManifestMergeError,
     dumps_line,
+    image_labels,
     manifest_line,
     merge_manifests,
     read_class_map,
+    read_labelled_line,
     read_manifest,
     write_manifest,
 )
@@ -188,3 +192,60 @@ def test_merge_refuses_an_image_listed_twice(tmp_path: Path):
     ):
         merge_manifests([*shards, again], tmp_path / "merged.jsonl")
     assert not (tmp_path / "merged.jsonl").exists()
+
+
+def test_image_labels_names_the_boxed_classes_per_image() -> None:
+    images = [image("a", box(1, 0, 0, 9, 9), box(0, 5, 5, 9, 9)), image("b")]
+    text = "".join(dumps_line(line_for(i)) + "\n" for i in images)
+    assert image_labels(text) == {BASE + "images/a.png": ["Gear_Housing", "Spur_Gear"], BASE + "images/b.png": []}
+    broken = text.replace('"class_id":1', '"class_id":7', 1)
+    with pytest.raises(ValueError, match=r"line 1: class ids \['7'\]"):
+        image_labels(broken)
+
+
+def test_read_labelled_line_finds_any_detection_attribute_and_keeps_float_boxes() -> None:
+    raw = json.dumps(
+        {
+            "source-ref": "s3://photos/a.jpg",
+            "my-job": {
+                "image_size": [{"width": 640, "height": 480, "depth": 3}],
+                "annotations": [{"class_id": 3, "left": 1.5, "top": 2, "width": 10, "height": 20.25}],
+            },
+            "my-job-metadata": {
+                "type": "groundtruth/object-detection",
+                "class-map": {"3": "gear"},
+                "objects": [{"confidence": 0.5}],
+                "human-annotated": "no",
+            },
+        }
+    )
+    line = read_labelled_line(raw)
+    assert (line.source_ref, line.stated_size, line.human_annotated) == ("s3://photos/a.jpg", (640, 480), False)
+    assert line.boxes == [LabelledBox("gear", 1.5, 2.0, 10.0, 20.25, 0.5)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("{", "not valid JSON"),
+        ("[]", "must be a JSON object"),
+        ('{"source-ref": "s3://p/a.jpg"}', "no label attribute"),
+        (
+            '{"x": {}, "x-metadata": {"type": "groundtruth/image-classification"}, "source-ref": "s3://p/a"}',
+            "no object-detection label",
+        ),
+        (
+            '{"source-ref": "s3://p/a", "x": {"annotations": [{"class_id": 1, "left": 0, "top": 0, "width": 1, '
+            '"height": 1}]}, "x-metadata": {"type": "groundtruth/object-detection", "class-map": {}}}',
+            "has no name in the class-map",
+        ),
+        (
+            '{"source-ref": "s3://p/a", "x": {"annotations": [{"class_id": 1, "left": NaN, "top": 0, "width": 1, '
+            '"height": 1}]}, "x-metadata": {"type": "groundtruth/object-detection", "class-map": {"1": "g"}}}',
+            "must be a number",
+        ),
+    ],
+)
+def test_read_labelled_line_names_the_problem(raw: str, message: str) -> None:
+    with pytest.raises(MalformedLabels, match=message):
+        read_labelled_line(raw)

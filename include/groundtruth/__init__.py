@@ -1,4 +1,5 @@
-"""SageMaker Ground Truth object-detection manifests, in the form Rekognition Custom Labels imports.
+"""SageMaker Ground Truth object-detection manifests, in the form Rekognition Custom Labels imports: the project's
+one reader and writer of the format (``include.groundtruth.validate`` checks it against Rekognition's rules).
 
 One JSON line per image (Rekognition Custom Labels developer guide, "Object localization in manifest files",
 https://docs.aws.amazon.com/rekognition/latest/customlabels-dg/md-create-manifest-file-object-detection.html):
@@ -19,13 +20,15 @@ Rekognition's training minimum is one image per label.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from include import s3uri
+from include.files import atomic_write_text
 from include.rendering.types import Box, RenderedImage
 
 DEFAULT_ATTRIBUTE = "bounding-box"
@@ -48,7 +51,7 @@ def manifest_line(
     human_annotated: bool = False,
 ) -> dict[str, Any]:
     """The Ground Truth JSON line (as a dict) for one image whose object is at ``source_ref``."""
-    if not source_ref.startswith("s3://"):
+    if not s3uri.is_s3(source_ref):
         raise ValueError(f"source_ref must be an s3:// URI, got {source_ref!r}")
     _check_iso8601(creation_date)
     missing = sorted({box.class_id for box in image.boxes} - set(class_map))
@@ -97,28 +100,6 @@ def dumps_line(line: Mapping[str, Any]) -> str:
 def write_manifest(path: Path, lines: Iterable[Mapping[str, Any]]) -> Path:
     """Write ``lines`` as JSON Lines, atomically: readers see the old file or the whole new one."""
     return atomic_write_text(Path(path), "".join(dumps_line(line) + "\n" for line in lines))
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) so readers see the old file or the whole new one, never a partial write."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a temp file beside ``path``, fsync it, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o644)  # mkstemp's 0600 would hide the file from other workers' users
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def load_lines(source: Path | str) -> list[tuple[int, dict[str, Any]]]:
@@ -193,21 +174,11 @@ def _parse_image(line: dict[str, Any], attribute: str, base_uri: str | None) -> 
 
 def _file_name(source_ref: str, base_uri: str | None) -> str:
     if base_uri is None:
-        return split_s3_uri(source_ref)[1]
+        return s3uri.parse(source_ref)[1]
     prefix = base_uri if base_uri.endswith("/") else base_uri + "/"
     if not source_ref.startswith(prefix):
         raise ValueError(f"source-ref {source_ref!r} is not under {prefix!r}")
     return source_ref[len(prefix) :]
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/a/b.png`` -> ``("bucket", "a/b.png")``."""
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an s3:// URI: {uri!r}")
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    if not bucket or not key:
-        raise ValueError(f"s3 URI needs a bucket and a key: {uri!r}")
-    return bucket, key
 
 
 def merge_manifests(paths: Sequence[Path], out_path: Path) -> int:
@@ -231,3 +202,134 @@ def merge_manifests(paths: Sequence[Path], out_path: Path) -> int:
     keyed.sort()
     atomic_write_text(Path(out_path), "".join(text + "\n" for _, text in keyed))
     return len(keyed)
+
+
+def image_labels(text: str, attribute: str = DEFAULT_ATTRIBUTE) -> dict[str, list[str]]:
+    """``source-ref`` -> the label names boxed in that image, from each line's own class-map."""
+    labels: dict[str, list[str]] = {}
+    for number, line in load_lines(text):
+        class_map = line.get(f"{attribute}-metadata", {}).get("class-map", {})
+        ids = [str(a["class_id"]) for a in line.get(attribute, {}).get("annotations", [])]
+        unknown = sorted(set(ids) - set(class_map))
+        if unknown:
+            raise ValueError(f"manifest line {number}: class ids {unknown} are not in its class-map")
+        labels[line["source-ref"]] = sorted({class_map[i] for i in ids})
+    return labels
+
+
+# -- lines of unknown origin ------------------------------------------------------------------------------------
+class MalformedLabels(ValueError):
+    """Labels that cannot be read; the message says what is wrong, for the person who wrote them."""
+
+
+@dataclass(frozen=True)
+class LabelledBox:
+    """A box as a foreign manifest states it: pixels, possibly fractional; ``label`` from the line's class-map."""
+
+    label: str
+    left: float
+    top: float
+    width: float
+    height: float
+    confidence: float = 1.0
+
+
+@dataclass
+class LabelledLine:
+    """One line of a user's manifest, read leniently: any detection attribute name, float boxes, optional sizes."""
+
+    source_ref: str
+    stated_size: tuple[int, int] | None = None
+    boxes: list[LabelledBox] = field(default_factory=list)
+    human_annotated: bool = True
+
+
+def read_labelled_line(raw: str) -> LabelledLine:
+    """Parse one line of a Ground Truth manifest from anywhere (a user's labelling job, not our writer).
+
+    The label attribute is found by its metadata's type, so it may have any name. Raises ``MalformedLabels``
+    naming the first problem.
+    """
+    try:
+        line = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise MalformedLabels(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(line, dict):
+        raise MalformedLabels("a manifest line must be a JSON object")
+    result = LabelledLine(_need(line.get("source-ref"), str, "source-ref"))
+    attribute = _detection_attribute(line)
+    label, meta = line[attribute], line[f"{attribute}-metadata"]
+    if not isinstance(label, dict):
+        raise MalformedLabels(f"{attribute} is not a JSON object")
+    sizes = label.get("image_size")
+    if sizes is not None:
+        size = sizes[0] if isinstance(sizes, list) and sizes and isinstance(sizes[0], dict) else {}
+        result.stated_size = (need_int(size.get("width"), "image_size width"), need_int(size.get("height"), "height"))
+    class_map = meta.get("class-map")
+    if not isinstance(class_map, dict):
+        raise MalformedLabels(f"{attribute}-metadata.class-map is missing or not an object")
+    annotations = _need(label.get("annotations"), list, f"{attribute}.annotations")
+    objects = meta.get("objects")
+    if objects is not None and (not isinstance(objects, list) or len(objects) != len(annotations)):
+        raise MalformedLabels(f"{attribute}-metadata.objects must list one confidence per annotation")
+    for index, ann in enumerate(annotations):
+        if not isinstance(ann, dict):
+            raise MalformedLabels(f"annotation {index} is not a JSON object")
+        left, top, width, height = (_need_number(ann.get(k), f"annotation {index} {k}") for k in _LTWH)
+        name = class_map.get(str(ann.get("class_id")))
+        if not isinstance(name, str):
+            raise MalformedLabels(f"annotation {index}: class_id {ann.get('class_id')!r} has no name in the class-map")
+        confidence = 1.0
+        if objects is not None:
+            obj = objects[index]
+            confidence = obj.get("confidence", 1.0) if isinstance(obj, dict) else None
+            if not is_number(confidence) or not 0.0 <= confidence <= 1.0:
+                raise MalformedLabels(f"objects[{index}].confidence must be a number in 0..1, got {confidence!r}")
+        result.boxes.append(LabelledBox(name, left, top, width, height, float(confidence)))
+    result.human_annotated = meta.get("human-annotated") != "no"
+    return result
+
+
+_LTWH = ("left", "top", "width", "height")
+
+
+def _detection_attribute(line: Mapping[str, Any]) -> str:
+    # The label attribute is named after the labelling job, so find it by its metadata's type.
+    typed = {
+        key[: -len("-metadata")]: value.get("type")
+        for key, value in line.items()
+        if key.endswith("-metadata") and isinstance(value, dict) and key[: -len("-metadata")] in line
+    }
+    detection = sorted(name for name, kind in typed.items() if kind == DETECTION_TYPE)
+    if len(detection) == 1:
+        return detection[0]
+    if detection:
+        raise MalformedLabels(f"several object-detection attributes ({', '.join(detection)}); keep one per manifest")
+    if typed:
+        kinds = ", ".join(f"{name}: {kind}" for name, kind in sorted(typed.items(), key=lambda kv: kv[0]))
+        raise MalformedLabels(f"no object-detection label ({kinds}); only {DETECTION_TYPE} labels have boxes")
+    raise MalformedLabels(f"no label attribute with a matching '-metadata' of type {DETECTION_TYPE}")
+
+
+# Checks for labels of unknown origin (also used by the COCO and Pascal VOC readers of include.custom_labels).
+def is_number(value: Any) -> bool:
+    """A finite number that is not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _need(value: Any, kind: type, name: str) -> Any:
+    if not isinstance(value, kind):
+        raise MalformedLabels(f"{name} is missing or not a {kind.__name__}")
+    return value
+
+
+def _need_number(value: Any, name: str) -> float:
+    if not is_number(value):
+        raise MalformedLabels(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def need_int(value: Any, name: str) -> int:
+    if not is_number(value) or value != int(value) or value <= 0:
+        raise MalformedLabels(f"{name} must be a positive whole number, got {value!r}")
+    return int(value)

@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from include.rendering import validate
-from include.rendering.groundtruth import dumps_line, manifest_line
+from include.groundtruth import dumps_line, manifest_line, validate
+from include.groundtruth.validate import ManifestError, ManifestIssue, check_manifest, main, validate_manifest
 from include.rendering.types import Box, RenderedImage
-from include.rendering.validate import ManifestError, ManifestIssue, check_manifest, main, validate_manifest
 from tests import REPO
 
 W, H = 128, 96
@@ -398,7 +397,7 @@ def test_cli_runs_as_a_module(tmp_path: Path):
     path = tmp_path / "m.jsonl"
     path.write_text(manifest(meta(type="x")(good_line(1))))
     run = subprocess.run(
-        [sys.executable, "-m", "include.rendering.validate", str(path)], cwd=REPO, capture_output=True, text=True
+        [sys.executable, "-m", "include.groundtruth.validate", str(path)], cwd=REPO, capture_output=True, text=True
     )
     assert run.returncode == 1
     assert "line 1, bounding-box-metadata.type" in run.stdout

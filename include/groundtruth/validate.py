@@ -33,7 +33,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from include.rendering.groundtruth import DEFAULT_ATTRIBUTE, DETECTION_TYPE
+from include.groundtruth import DEFAULT_ATTRIBUTE, DETECTION_TYPE
 
 MIN_IMAGE_SIDE = 64
 MAX_IMAGE_SIDE = 4096
@@ -518,7 +518,7 @@ def _facts(data: bytes, size: int) -> ImageFacts | None:
 # -- command line -------------------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m include.rendering.validate", description="Check a manifest against Rekognition's rules."
+        prog="python -m include.groundtruth.validate", description="Check a manifest against Rekognition's rules."
     )
     parser.add_argument("manifest", type=Path)
     parser.add_argument("--image-root", type=Path, help="local directory holding the images (see --strip-prefix)")
