@@ -11,15 +11,13 @@ from aws_ml.operators.textract import (
     TextractStartDocumentAnalysisOperator,
 )
 
+from include.connections import AWS_CONN_ID, dynamodb_client, s3_client
 from include.documents.airflow_config import (
     REVIEW_POOL,
     REVIEW_TEMPLATE,
     TEXTRACT_POOL,
-    dynamodb_client,
     tracking_callbacks,
 )
-
-AWS_CONN_ID = "aws_default"
 
 DOC_MD = """
 ### digitize_bank_statements
@@ -77,20 +75,16 @@ def digitize_bank_statements():
 
     @task
     def samples(params=None) -> list[str]:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from include.documents.samples import seed_samples
 
         count = params["sample_statements"]
-        return seed_samples(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), params["bucket"], count) if count else []
+        return seed_samples(s3_client(), params["bucket"], count) if count else []
 
     @task
     def acquire(params=None) -> list[dict]:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from include.documents import pipeline
 
-        s3 = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
+        s3 = s3_client()
         return pipeline.acquire(params, s3, _ddb())
 
     flow = A2ICreateFlowDefinitionOperator(
@@ -108,13 +102,12 @@ def digitize_bank_statements():
     def document(doc: dict):
         @task(multiple_outputs=True)
         def convert(doc: dict, params=None) -> dict:
-            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
             from airflow.providers.common.compat.sdk import AirflowFailException
 
             from include.documents import pipeline
 
             try:
-                return pipeline.convert_document(params, doc, S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), ddb=_ddb())
+                return pipeline.convert_document(params, doc, s3_client(), ddb=_ddb())
             except pipeline.DocumentError as err:  # bad input: retrying cannot help
                 raise AirflowFailException(str(err)) from err
 
@@ -142,11 +135,9 @@ def digitize_bank_statements():
 
         @task(multiple_outputs=True)
         def operate(doc: dict, analysis: dict, params=None) -> dict:
-            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
             from include.documents import pipeline
 
-            s3 = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
+            s3 = s3_client()
             return pipeline.reshape_and_operate(params, doc, analysis["uri"], s3, ddb=_ddb())
 
         checked = operate(doc, analysis.output)
@@ -156,15 +147,13 @@ def digitize_bank_statements():
         # A document that needs no review gets an empty loop name, and the review steps pass it through.
         @task(multiple_outputs=True)
         def review_input(doc: dict, converted: dict, checked: dict, params=None) -> dict:
-            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
             from include.documents import pipeline
 
             if not (params["review"] and checked["needs_review"]):
                 return {"name": "", "content": {}}
             from include.documents import tracking
 
-            s3 = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
+            s3 = s3_client()
             name = pipeline.loop_name(doc, checked["tables_uri"], s3)
             content = pipeline.review_input(params, doc, converted, checked["tables_uri"], s3)
             # Waiting for a person: the tracking item says so, and names the loop to look for.
@@ -187,7 +176,6 @@ def digitize_bank_statements():
 
         @task
         def merge_review(doc: dict, checked: dict, loop: dict | None, params=None) -> dict:
-            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
             from aws_ml.hooks.a2i import A2IRuntimeHook
 
             from include.documents import pipeline, tracking
@@ -195,7 +183,7 @@ def digitize_bank_statements():
             if not loop:
                 tracking.update(_ddb(), params["tracking_table"], doc["document_id"], "augment", "skipped")
                 return {"tables_uri": checked["tables_uri"]}
-            s3 = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
+            s3 = s3_client()
             output = A2IRuntimeHook(aws_conn_id=AWS_CONN_ID).get_output(loop["name"], s3)
             return pipeline.merge_review(params, doc, checked["tables_uri"], output, s3, ddb=_ddb())
 
@@ -203,11 +191,9 @@ def digitize_bank_statements():
 
         @task
         def catalog(doc: dict, merged: dict, params=None, dag_run=None) -> dict:
-            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
             from include.documents import pipeline
 
-            s3 = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
+            s3 = s3_client()
             when = dag_run.logical_date or dag_run.run_after
             return pipeline.catalog(params, doc, merged["tables_uri"], s3, when.isoformat(), ddb=_ddb())
 

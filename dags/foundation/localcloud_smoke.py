@@ -10,7 +10,8 @@ from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.providers.amazon.aws.transfers.local_to_s3 import LocalFilesystemToS3Operator
 from airflow.sdk import Param, dag, task
 
-AWS_CONN_ID = "aws_default"
+from include.connections import AWS_CONN_ID
+
 # Deterministic per run: a rerun of the same run overwrites its own object and item, nothing else.
 MANIFEST_KEY = "smoke/{{ run_id }}/manifest.json"
 

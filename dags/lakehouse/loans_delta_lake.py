@@ -7,10 +7,9 @@ import os
 from airflow.sdk import Param, dag, task
 
 from include.assets import LOANS_CURATED
+from include.connections import AWS_CONN_ID, SPARK_CONN_ID, s3_client
 from include.lakehouse.operators import DeltaEmrServerlessOperator, DeltaSparkSubmitOperator
 
-AWS_CONN_ID = "aws_default"
-SPARK_CONN_ID = "spark_default"
 # Deployment settings, read at parse time from the environment (no I/O): where the lake lives by default and which
 # engine runs the Spark steps. LAKEHOUSE_URI is file:///... locally and s3://bucket/prefix on AWS.
 DEFAULT_WAREHOUSE = os.environ.get("LAKEHOUSE_URI", "file:///tmp/lakehouse")
@@ -91,8 +90,6 @@ def _step(task_id: str, step: str, args: list[str], **kwargs):
 def loans_delta_lake():
     @task
     def prepare_sources(params=None) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from include.lakehouse.sources import prepare
 
         warehouse = params["warehouse"]
@@ -106,7 +103,7 @@ def loans_delta_lake():
             seed=params["seed"],
             n_updates=params["batch_updates"],
             n_new=params["batch_new"],
-            s3=S3Hook(aws_conn_id=AWS_CONN_ID).get_conn() if needs_s3 else None,
+            s3=s3_client() if needs_s3 else None,
         )
 
     sources = prepare_sources()
@@ -115,11 +112,9 @@ def loans_delta_lake():
 
         @task
         def stage_job_code(params=None) -> str:
-            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
             from include.lakehouse.sources import stage_job
 
-            return stage_job(params["warehouse"], S3Hook(aws_conn_id=AWS_CONN_ID).get_conn())
+            return stage_job(params["warehouse"], s3_client())
 
         head = stage_job_code()
         sources >> head

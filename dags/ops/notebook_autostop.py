@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerStopNotebookOperator
 from airflow.sdk import Param, dag, task
 
-AWS_CONN_ID = "aws_default"
+from include.connections import AWS_CONN_ID, s3_client, sagemaker_client
+
 log = logging.getLogger(__name__)
 
 DOC_MD = """
@@ -48,14 +49,11 @@ with `python -m include.ops.notebooks.lifecycle apply --name <config> --bucket <
 def notebook_autostop():
     @task
     def find_idle(params=None, dag_run=None) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-        from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
-
         from include.ops.notebooks import autostop
 
         return autostop.plan(
-            SageMakerHook(aws_conn_id=AWS_CONN_ID).conn,
-            S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(),
+            sagemaker_client(),
+            s3_client(),
             dag_id=dag_run.dag_id,
             run_id=dag_run.run_id,
             as_of=dag_run.run_after,
@@ -68,11 +66,9 @@ def notebook_autostop():
 
     @task
     def record_report(plan: dict, params=None) -> list[str]:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from include.ops.notebooks import autostop
 
-        s3 = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
+        s3 = s3_client()
         uri = autostop.write_report(s3, params["bucket"], plan["report_key"], plan["report"])
         log.info("report %s; stopping %s", uri, plan["to_stop"] or "nothing")
         return plan["to_stop"]

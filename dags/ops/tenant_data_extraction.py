@@ -9,7 +9,8 @@ from pathlib import Path
 from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
 from airflow.sdk import Param, dag, task, task_group
 
-AWS_CONN_ID = "aws_default"
+from include.connections import AWS_CONN_ID, dynamodb_client
+
 SCRIPT = str(Path(__file__).resolve().parents[2] / "include" / "ops" / "tenants" / "glue_extract.py")
 
 DOC_MD = """
@@ -60,8 +61,7 @@ def tenant_data_extraction():
     def find_pending(params=None, dag_run=None) -> list[dict]:
         from include.ops.tenants.extraction import plan
 
-        ddb = _dynamodb()
-        return plan(ddb, params["requests_table"], dag_run.run_id, params["max_requests"])
+        return plan(dynamodb_client(), params["requests_table"], dag_run.run_id, params["max_requests"])
 
     @task_group
     def per_request(request: dict):
@@ -125,30 +125,14 @@ def tenant_data_extraction():
     per_request.expand(request=find_pending())
 
 
-def _dynamodb():
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-    # A plain client: DynamoDBHook's comes from a boto3 resource, which re-serializes typed attribute values.
-    return AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type="dynamodb").conn
-
-
 def _clients(request: dict):
-    """The hooks' clients for a per-request task, which is also named by the request in the UI."""
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-    from airflow.providers.amazon.aws.hooks.sts import StsHook
+    """The connection's clients for a per-request task, which is also named by the request in the UI."""
     from airflow.sdk import get_current_context
 
-    from include.ops.tenants.extraction import Clients, client_factory
+    from include.ops.tenants.extraction import connection_clients
 
     get_current_context()["request_id"] = request["request_id"]
-    sts = StsHook(aws_conn_id=AWS_CONN_ID)
-    return Clients(
-        ddb=_dynamodb(),
-        sts=sts.get_conn(),
-        glue=AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type="glue").conn,
-        tenant_client=client_factory(sts.conn_config.get_service_endpoint_url, sts.conn_region_name),
-        account=sts.get_account_number(),
-    )
+    return connection_clients(AWS_CONN_ID)
 
 
 tenant_data_extraction()

@@ -12,8 +12,7 @@ from airflow.providers.amazon.aws.operators.sagemaker import (
 from airflow.sdk import Param, dag, task
 
 from include.assets import CHURN_LABELLED_DATA
-
-AWS_CONN_ID = "aws_default"
+from include.connections import AWS_CONN_ID, s3_client, sagemaker_client
 
 DOC_MD = """
 ### autopilot_batch_predictions
@@ -96,14 +95,12 @@ def autopilot_batch_predictions():
 
     @task(multiple_outputs=True)
     def prepare_data(params=None, triggering_asset_events=None) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from include.automl.champion import resolve_dataset
         from include.automl.data import prepare
 
         events = (triggering_asset_events or {}).get(CHURN_LABELLED_DATA) or []
         uri, source = resolve_dataset(params["dataset_uri"], [dict(e.extra or {}) for e in events])
-        return prepare({**params, "dataset_uri": uri}, S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), source)
+        return prepare({**params, "dataset_uri": uri}, s3_client(), source)
 
     data = prepare_data()
     automl = SageMakerAutoMLOperator(
@@ -121,12 +118,10 @@ def autopilot_batch_predictions():
 
     @task.branch
     def automl_needed(data: dict) -> str:
-        from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
-
         from include.automl.candidates import existing_job_status
 
         # The provider operator always creates: a rerun of this run reuses its finished job instead.
-        status = existing_job_status(SageMakerHook(aws_conn_id=AWS_CONN_ID).conn, data["job_name"])
+        status = existing_job_status(sagemaker_client(), data["job_name"])
         if status is None:
             return "automl"
         if status == "Completed":
@@ -135,12 +130,10 @@ def autopilot_batch_predictions():
 
     @task(multiple_outputs=True, trigger_rule="none_failed_min_one_success")
     def choose_candidate(data: dict, params=None) -> dict:
-        from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
-
         from include.automl import candidates
         from include.automl.data import deployment_slug
 
-        sagemaker = SageMakerHook(aws_conn_id=AWS_CONN_ID).conn
+        sagemaker = sagemaker_client()
         ranked = candidates.list_candidates(sagemaker, data["job_name"])
         chosen = candidates.choose(ranked, params["candidate_name"] or None)
         keys = list(params["inference_response_keys"])
@@ -177,20 +170,15 @@ def autopilot_batch_predictions():
 
     @task
     def evaluate(data: dict, chosen: dict, params=None) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from include.automl.data import write_report
 
-        return write_report(params, data, chosen, S3Hook(aws_conn_id=AWS_CONN_ID).get_conn())
+        return write_report(params, data, chosen, s3_client())
 
     @task(multiple_outputs=True)
     def champion(data: dict, params=None, run_id=None) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-        from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
-
         from include.automl.champion import plan_champion
 
-        s3, sagemaker = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), SageMakerHook(aws_conn_id=AWS_CONN_ID).conn
+        s3, sagemaker = s3_client(), sagemaker_client()
         return plan_champion(params, data, run_id, s3, sagemaker)
 
     @task.branch
@@ -210,11 +198,9 @@ def autopilot_batch_predictions():
 
     @task(trigger_rule="none_failed_min_one_success")
     def decide(data: dict, chosen: dict, plan: dict, params=None, run_id=None) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from include.automl.champion import record_decision
 
-        return record_decision(params, data, chosen, plan, run_id, S3Hook(aws_conn_id=AWS_CONN_ID).get_conn())
+        return record_decision(params, data, chosen, plan, run_id, s3_client())
 
     decision = decide(data, chosen, plan)
     create_bucket >> data >> automl_needed(data) >> [automl, chosen]
@@ -242,11 +228,9 @@ autopilot_batch_predictions()
 def publish_labelled_data():
     @task(outlets=[CHURN_LABELLED_DATA])
     def publish(params=None, outlet_events=None) -> dict:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         from include.automl.data import describe_dataset
 
-        s3 = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
+        s3 = s3_client()
         extra = describe_dataset(s3, params["dataset_uri"], params["target"])
         outlet_events[CHURN_LABELLED_DATA].extra = extra
         return extra

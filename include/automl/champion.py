@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from include import s3uri
 from include.s3objects import read_json_or_none, read_or_none
 
 log = logging.getLogger(__name__)
@@ -300,7 +301,7 @@ def resolve_dataset(param_uri: str, event_extras: list[dict[str, Any]]) -> tuple
         return param_uri, "param"
     if event_extras:
         uri = (event_extras[-1] or {}).get("dataset_uri") or ""
-        if not uri.startswith("s3://"):
+        if not s3uri.is_s3(uri):
             raise ValueError(
                 f"ValidationException: the triggering asset event's extra has no s3:// dataset_uri: {event_extras[-1]}"
             )
@@ -351,7 +352,7 @@ def _model_exists(sagemaker: Any, name: str) -> bool:
 def _predictions(s3: Any, uri: str, keys: list[str]) -> list[dict[str, Any]]:
     from include.automl.evaluate import parse_output
 
-    bucket, prefix = uri.removeprefix("s3://").split("/", 1)
+    bucket, prefix = s3uri.parse(uri)
     text = s3.get_object(Bucket=bucket, Key=f"{prefix}features.csv.out")["Body"].read().decode()
     return parse_output(text, keys)
 

@@ -22,6 +22,7 @@ import json
 import logging
 from typing import Any
 
+from include import s3uri
 from include.automl import champion
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def deployment_slug(candidate: str, keys: list[str]) -> str:
 
 def _source_rows(params: dict[str, Any], s3: Any) -> tuple[list[str], list[list[str]]]:
     if params.get("dataset_uri"):
-        bucket, key = params["dataset_uri"].removeprefix("s3://").split("/", 1)
+        bucket, key = s3uri.parse(params["dataset_uri"])
         text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
         reader = list(csv.reader(io.StringIO(text)))
         if not reader:
@@ -133,8 +134,10 @@ def prepare(params: dict[str, Any], s3: Any, dataset_source: str = "") -> dict[s
 def describe_dataset(s3: Any, dataset_uri: str, target: str = "") -> dict[str, Any]:
     """The extra of a labelled-data asset event: the CSV's URI, row count and sha256 (checked to be a CSV with a
     header, and with the ``target`` column when one is given)."""
-    if not dataset_uri.startswith("s3://") or "/" not in dataset_uri.removeprefix("s3://"):
-        raise ValueError(f"ValidationException: dataset_uri must be s3://bucket/key.csv, got {dataset_uri!r}")
+    try:
+        s3uri.parse(dataset_uri)
+    except ValueError:
+        raise ValueError(f"ValidationException: dataset_uri must be s3://bucket/key.csv, got {dataset_uri!r}") from None
     header, rows = _source_rows({"dataset_uri": dataset_uri}, s3)
     if target and target not in header:
         raise ValueError(f"ValidationException: target column {target!r} is not in {dataset_uri}'s columns {header}")
@@ -151,7 +154,7 @@ def write_report(params: dict[str, Any], data: dict[str, Any], chosen: dict[str,
 
     bucket = params["bucket"]
     labels = s3.get_object(Bucket=bucket, Key=data["holdout_labels_key"])["Body"].read().decode().splitlines()
-    out_bucket, out_prefix = chosen["predictions_uri"].removeprefix("s3://").split("/", 1)
+    out_bucket, out_prefix = s3uri.parse(chosen["predictions_uri"])
     out_key = f"{out_prefix}features.csv.out"
     text = s3.get_object(Bucket=out_bucket, Key=out_key)["Body"].read().decode()
     rows = parse_output(text, chosen["keys"])

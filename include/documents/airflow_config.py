@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from include.connections import dynamodb_client
+
 # Pools for self-regulation; both count deferred tasks (`make migrate` creates them with --include-deferred), so
 # their sizes are the number of Textract jobs in flight and of human loops open at once.
 TEXTRACT_POOL = "textract_jobs"
@@ -13,16 +15,6 @@ REVIEW_POOL = "human_loops"
 ACQUIRE_TASK = "acquire"
 # The A2I worker task template registered for AWS mode (localcloud serves its own review page).
 REVIEW_TEMPLATE = str(Path(__file__).with_name("a2i_review_template.html"))
-
-
-def dynamodb_client(aws_conn_id: str = "aws_default") -> Any:
-    """A plain DynamoDB client for the tracking table.
-
-    Not the provider's DynamoDBHook: that is a resource, whose client rewrites typed attribute values.
-    """
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-    return AwsBaseHook(aws_conn_id=aws_conn_id, client_type="dynamodb").get_conn()
 
 
 def _document(context: dict[str, Any]) -> dict[str, Any] | None:

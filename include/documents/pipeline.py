@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from include import s3uri
 from include.documents import acquire as acquiring
 from include.documents import tracking
 from include.documents.convert import DocumentError, convert
@@ -115,7 +116,7 @@ def reshape_and_operate(params: dict[str, Any], document: dict[str, Any], analys
     """Textract blocks -> tables -> business rules; tables and report saved to work/<id>/tables.json."""
     from include.documents import reshape, rules
 
-    bucket, key = analysis_uri.removeprefix("s3://").split("/", 1)
+    bucket, key = s3uri.parse(analysis_uri)
     analysis = _json(s3, bucket, key)
     tables = reshape.tables_from_blocks(analysis["Blocks"])
     # The page lines carry the statement period (the year of "Jan 05") and the account number.
@@ -134,7 +135,7 @@ def reshape_and_operate(params: dict[str, Any], document: dict[str, Any], analys
 
 def loop_name(document: dict[str, Any], tables_uri: str, s3: Any) -> str:
     """A2I loop names are 1-63 of [a-z0-9-]; the same document and tables give the same loop on a rerun."""
-    bucket, key = tables_uri.removeprefix("s3://").split("/", 1)
+    bucket, key = s3uri.parse(tables_uri)
     etag = s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
     digest = hashlib.sha256(f"{document['document_id']}:{etag}".encode()).hexdigest()[:8]
     return f"{document['document_id'][:50]}-{digest}".lower()
@@ -142,7 +143,7 @@ def loop_name(document: dict[str, Any], tables_uri: str, s3: Any) -> str:
 
 def review_input(params: dict[str, Any], document: dict[str, Any], converted: dict, tables_uri: str, s3: Any) -> dict:
     """The human loop's InputContent (the contract the review page and the A2I template both read)."""
-    bucket, key = tables_uri.removeprefix("s3://").split("/", 1)
+    bucket, key = s3uri.parse(tables_uri)
     saved = _json(s3, bucket, key)
     by_table = {t["table_id"]: t for t in saved["report"].get("tables", [])}
     tables = []
@@ -190,7 +191,7 @@ def merge_review(params: dict[str, Any], document: dict[str, Any], tables_uri: s
     """Apply the reviewer's answer to the tables and check the rules again; saved as tables-reviewed.json."""
     from include.documents import rules
 
-    bucket, key = tables_uri.removeprefix("s3://").split("/", 1)
+    bucket, key = s3uri.parse(tables_uri)
     saved = _json(s3, bucket, key)
     answers = output.get("humanAnswers") or []
     if not answers:
@@ -220,7 +221,7 @@ def catalog(params: dict[str, Any], document: dict[str, Any], tables_uri: str, s
     """The document's Excel workbook under catalog/."""
     from include.documents.catalog import build_workbook
 
-    bucket, key = tables_uri.removeprefix("s3://").split("/", 1)
+    bucket, key = s3uri.parse(tables_uri)
     saved = _json(s3, bucket, key)
     facts = {
         "name": document["name"],

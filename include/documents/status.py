@@ -9,15 +9,17 @@ import argparse
 import json
 import sys
 
+from include.connections import AWS_CONN_ID
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--table", default="document-tracking")
-    parser.add_argument("--conn-id", default="aws_default")
+    parser.add_argument("--conn-id", default=AWS_CONN_ID)
     parser.add_argument("--json", action="store_true", help="one JSON document instead of a table")
     args = parser.parse_args(argv)
 
-    from include.documents.airflow_config import dynamodb_client
+    from include.connections import dynamodb_client
     from include.documents.pipeline import status
 
     rows = status(dynamodb_client(args.conn_id), args.table)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlparse
 
+from include import s3uri
+
 DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
 HADOOP_AWS_PACKAGE = "org.apache.hadoop:hadoop-aws:3.5.0"
 # delta-spark 4.4.0 pulls Hadoop 3.4.2 client jars (through Unity Catalog's client); Spark already has 3.5.0.
@@ -40,7 +42,7 @@ LOCAL_CONF: dict[str, str] = {
 
 def needs_s3a(*uris: str) -> bool:
     """Whether any of ``uris`` is on S3 (and the job needs hadoop-aws)."""
-    return any(urlparse(uri).scheme in ("s3", "s3a") for uri in uris if uri)
+    return any(s3uri.is_s3(uri, schemes=(s3uri.S3, s3uri.S3A)) for uri in uris if uri)
 
 
 def packages(*uris: str) -> list[str]:

@@ -24,6 +24,8 @@ from urllib.parse import urlparse
 from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOperator
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
+from include import s3uri
+from include.connections import AWS_CONN_ID, s3_client
 from include.lakehouse import config
 from include.lakehouse.config import result_uri
 
@@ -31,15 +33,14 @@ JOB_FILE = Path(__file__).resolve().parents[1] / "spark_jobs" / "loans_delta.py"
 EMR_DELTA_JARS = "/usr/share/aws/delta/lib/delta-spark.jar,/usr/share/aws/delta/lib/delta-storage.jar"
 
 
-def read_text(uri: str, aws_conn_id: str | None = "aws_default") -> str:
+def read_text(uri: str, aws_conn_id: str | None = AWS_CONN_ID) -> str:
     """Read a small file at a file:// or s3(a):// URI."""
     parsed = urlparse(uri)
     if parsed.scheme in ("", "file"):
         return Path(parsed.path).read_text()
-    if parsed.scheme in ("s3", "s3a"):
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        return S3Hook(aws_conn_id=aws_conn_id).read_key(parsed.path.lstrip("/"), parsed.netloc)
+    if s3uri.is_s3(uri, schemes=(s3uri.S3, s3uri.S3A)):
+        bucket, key = s3uri.parse(uri, schemes=(s3uri.S3, s3uri.S3A))
+        return s3_client(aws_conn_id).get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
     raise ValueError(f"cannot read {uri}: scheme {parsed.scheme!r} is neither file nor s3")
 
 
@@ -81,7 +82,7 @@ class DeltaSparkSubmitOperator(SparkSubmitOperator):
         table: str,
         warehouse: str,
         step_args: Sequence[str] = (),
-        aws_conn_id: str | None = "aws_default",
+        aws_conn_id: str | None = AWS_CONN_ID,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("name", f"loans_delta_{step}")

@@ -11,40 +11,50 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from include import s3uri
 from include.datagen import loans as gen
 from include.lakehouse.config import to_s3
 from include.s3objects import exists
 
+# Python reads and writes through boto3; a user's s3a:// input is read as the same object.
+S3_SCHEMES = (s3uri.S3, s3uri.S3A)
+
+
+def _local(uri: str) -> Path | None:
+    """The path of a file:// URI or a bare path; None for anything else."""
+    parsed = urlparse(uri)
+    return Path(parsed.path) if parsed.scheme in ("", "file") else None
+
 
 def _exists(uri: str, s3: Any) -> bool:
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        return Path(parsed.path).exists()
-    return exists(s3, parsed.netloc, parsed.path.lstrip("/"))
+    local = _local(uri)
+    if local is not None:
+        return local.exists()
+    return exists(s3, *s3uri.parse(uri, schemes=S3_SCHEMES))
 
 
 def _put(uri: str, local: Path, s3: Any) -> None:
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        target = Path(parsed.path)
+    target = _local(uri)
+    if target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
         # Written beside and renamed, so that a crash never leaves a half file that a rerun would take as done.
         partial = target.with_name(target.name + ".partial")
         partial.write_bytes(local.read_bytes())
         partial.replace(target)
-    elif parsed.scheme == "s3":
-        s3.upload_file(str(local), parsed.netloc, parsed.path.lstrip("/"))
+    elif s3uri.is_s3(uri):
+        s3.upload_file(str(local), *s3uri.parse(uri))
     else:
         raise ValueError(f"cannot write {uri}: use file:// or s3://")
 
 
 def _first_rows(uri: str, n: int, s3: Any) -> list[dict[str, str]]:
     """The first ``n`` records of a (possibly gzipped) CSV, streamed: the real extract is 1.6 GB unpacked."""
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        raw = open(parsed.path, "rb")  # noqa: SIM115 - closed below
-    elif parsed.scheme in ("s3", "s3a"):
-        raw = s3.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"]
+    local = _local(uri)
+    if local is not None:
+        raw = open(local, "rb")  # noqa: SIM115 - closed below
+    elif s3uri.is_s3(uri, schemes=S3_SCHEMES):
+        bucket, key = s3uri.parse(uri, schemes=S3_SCHEMES)
+        raw = s3.get_object(Bucket=bucket, Key=key)["Body"]
     else:
         raise ValueError(f"cannot read {uri}")
     try:
@@ -107,7 +117,7 @@ def _write_if_missing(uri: str, rows: list[dict[str, str]], s3: Any) -> list[str
     if _exists(uri, s3):
         return []
     with tempfile.TemporaryDirectory() as tmp:
-        local = gen.write_csv(Path(tmp) / Path(urlparse(uri).path).name, rows, gzip=uri.endswith(".gz"))
+        local = gen.write_csv(Path(tmp) / uri.rsplit("/", 1)[-1], rows, gzip=uri.endswith(".gz"))
         _put(uri, local, s3)
     return [uri]
 
@@ -118,9 +128,9 @@ def stage_job(warehouse: str, s3: Any) -> str:
 
     code = JOB_FILE.read_bytes()
     uri = f"{to_s3(warehouse.rstrip('/'))}/_code/loans_delta-{hashlib.sha256(code).hexdigest()[:12]}.py"
-    if urlparse(uri).scheme != "s3":
+    if not s3uri.is_s3(uri):
         raise ValueError(f"EMR Serverless needs the warehouse on S3, not {warehouse}")
     if not _exists(uri, s3):
-        parsed = urlparse(uri)
-        s3.put_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"), Body=code)
+        bucket, key = s3uri.parse(uri)
+        s3.put_object(Bucket=bucket, Key=key, Body=code)
     return uri

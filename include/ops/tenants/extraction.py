@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 
+from include.connections import AWS_CONN_ID, client, dynamodb_client
 from include.ops.tenants import provision, requests
 from include.ops.tenants.glue_extract import MANIFEST, ExtractionError, validate_request
 
@@ -164,3 +165,17 @@ def client_factory(
         return session.client(service, endpoint_url=endpoint_of(service))
 
     return make
+
+
+def connection_clients(conn_id: str = AWS_CONN_ID) -> Clients:
+    """The DAG's clients, from the Airflow connection ``conn_id``."""
+    from airflow.providers.amazon.aws.hooks.sts import StsHook
+
+    sts = StsHook(aws_conn_id=conn_id)
+    return Clients(
+        ddb=dynamodb_client(conn_id),
+        sts=sts.get_conn(),
+        glue=client("glue", conn_id),
+        tenant_client=client_factory(sts.conn_config.get_service_endpoint_url, sts.conn_region_name),
+        account=sts.get_account_number(),
+    )

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from botocore.exceptions import ClientError
 
 WAITERS = Path(__file__).resolve().parents[1] / "waiters" / "a2i.json"
@@ -38,7 +39,8 @@ class A2IRuntimeHook(AwsBaseHook):
         loop = self.conn.describe_human_loop(HumanLoopName=name)
         if loop["HumanLoopStatus"] != "Completed":
             raise ValueError(f"human loop {name} is {loop['HumanLoopStatus']}, not Completed")
-        bucket, _, key = loop["HumanLoopOutput"]["OutputS3Uri"].removeprefix("s3://").partition("/")
+        # The provider's parser: plugins stay free of include/ (the project's own s3uri module).
+        bucket, key = S3Hook.parse_s3_url(loop["HumanLoopOutput"]["OutputS3Uri"])
         return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
