@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tabular_data as churn
 
-from include.datagen import churn
 from localcloud.engines.automl import (
     AutoMLError,
     InferenceError,

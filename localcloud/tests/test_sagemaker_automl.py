@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
+import tabular_data as churn
 from botocore.exceptions import ClientError
 
 from localcloud.process import LocalCloudProcess
 
 pytest.importorskip("sklearn")
 pytest.importorskip("xgboost")
-churn = pytest.importorskip("include.datagen.churn")
 
 BUCKET = "automl-data"
 ROLE = "arn:aws:iam::000000000000:role/autopilot"
