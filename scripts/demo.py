@@ -250,11 +250,16 @@ def ledger_lines(result: Result, settings: Settings, s3) -> list[str]:
         for label, score in sorted((version.get("label_f1") or {}).items()):
             lines.append(f"             {label:16} F1 {score:.3f}")
         if version.get("chart"):
-            chart_bucket, _, chart_key = version["chart"].removeprefix("s3://").partition("/")
-            lines.append(
-                f"plot       {version['chart']}  -> {_rel(settings.localcloud_data_dir / 's3' / chart_bucket / chart_key)}"
-            )
+            lines.append(f"plot       {version['chart']}  -> {_rel(_on_disk(settings, version['chart']))}")
     return lines
+
+
+def _on_disk(settings: Settings, uri: str) -> Path:
+    """Where localcloud keeps the object at ``uri``: ``<data>/s3/<bucket>/<key>``."""
+    from include import s3uri
+
+    bucket, key = s3uri.parse(uri)
+    return settings.localcloud_data_dir / "s3" / bucket / key
 
 
 def document_lines(result: Result, settings: Settings, ddb) -> list[str]:
@@ -270,8 +275,7 @@ def document_lines(result: Result, settings: Settings, ddb) -> list[str]:
             f"document   {row['key']}: {row['stage']} {row['state']}" + (f" ({row['error']})" if row["error"] else "")
         )
         if row["workbook"]:
-            bucket, _, key = row["workbook"].removeprefix("s3://").partition("/")
-            lines.append(f"workbook   {row['workbook']}  -> {_rel(settings.localcloud_data_dir / 's3' / bucket / key)}")
+            lines.append(f"workbook   {row['workbook']}  -> {_rel(_on_disk(settings, row['workbook']))}")
     return lines or [f"no documents tracked in {table}"]
 
 

@@ -90,10 +90,11 @@ def _step(task_id: str, step: str, args: list[str], **kwargs):
 def loans_delta_lake():
     @task
     def prepare_sources(params=None) -> dict:
+        from include.lakehouse.config import needs_s3a
         from include.lakehouse.sources import prepare
 
         warehouse = params["warehouse"]
-        needs_s3 = any(p.startswith(("s3://", "s3a://")) for p in (warehouse, params["source"], params["batch"]))
+        needs_s3 = needs_s3a(warehouse, params["source"], params["batch"])
         return prepare(
             warehouse,
             params["source"],

@@ -52,7 +52,7 @@ def run_key(dag_id: str, run_id: str) -> str:
 def step_arguments(step: str, table: str, key: str, result: str, args: Sequence[str], emrfs: bool = False) -> list[str]:
     """The job's command line. Spark's own S3 connector is S3A (``s3a://``); EMR's is EMRFS, which reads ``s3://``."""
     convert = config.to_s3 if emrfs else config.to_s3a
-    uris = [convert(str(a)) if str(a).startswith(("s3://", "s3a://")) else str(a) for a in args]
+    uris = [convert(str(a)) if config.needs_s3a(str(a)) else str(a) for a in args]
     return [step, "--table", convert(table), "--run-key", key, "--result", convert(result), *uris]
 
 

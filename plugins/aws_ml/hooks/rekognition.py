@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-WAITERS = Path(__file__).resolve().parents[1] / "waiters" / "rekognition.json"
+from aws_ml.hooks.base import ServiceHook
 
 
 def project_name(project_arn: str) -> str:
@@ -18,19 +15,13 @@ def project_name(project_arn: str) -> str:
         raise ValueError(f"{project_arn!r} is not a Rekognition project ARN") from None
 
 
-class RekognitionHook(AwsBaseHook):
+class RekognitionHook(ServiceHook):
     """Interact with Amazon Rekognition Custom Labels through ``aws_default`` (real AWS or localcloud).
 
     ``get_waiter`` knows boto3's own Rekognition waiters and ours in ``plugins/aws_ml/waiters/rekognition.json``.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["client_type"] = "rekognition"
-        super().__init__(*args, **kwargs)
-
-    @property
-    def waiter_path(self) -> Path:
-        return WAITERS
+    service = waiters = "rekognition"
 
     def describe_project(self, name: str) -> dict[str, Any] | None:
         """The project called ``name``, or None."""

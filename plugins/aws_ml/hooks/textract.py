@@ -5,13 +5,12 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.exceptions import ClientError
 
-WAITERS = Path(__file__).resolve().parents[1] / "waiters" / "textract.json"
+from aws_ml.hooks.base import ServiceHook
+
 # What Textract answers when an account is over its transactions-per-second or concurrent-job quota.
 THROTTLING_CODES = frozenset(
     {"ProvisionedThroughputExceededException", "LimitExceededException", "ThrottlingException"}
@@ -45,16 +44,10 @@ def with_backoff(
     raise AssertionError("unreachable")
 
 
-class TextractHook(AwsBaseHook):
+class TextractHook(ServiceHook):
     """Interact with Amazon Textract through ``aws_default`` (real AWS or localcloud)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["client_type"] = "textract"
-        super().__init__(*args, **kwargs)
-
-    @property
-    def waiter_path(self) -> Path:
-        return WAITERS
+    service = waiters = "textract"
 
     def get_document_analysis(self, job_id: str, max_results: int = 1000) -> dict[str, Any]:
         """The whole result of a finished job: every page of ``GetDocumentAnalysis`` (NextToken), blocks joined."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
 
 from aws_ml.hooks.rekognition import RekognitionHook
+from aws_ml.triggers.base import resource_fields
 
 
 class _ProjectVersionTrigger(AwsBaseWaiterTrigger):
@@ -17,26 +20,22 @@ class _ProjectVersionTrigger(AwsBaseWaiterTrigger):
         version_name: str,
         waiter_delay: int = 30,
         waiter_max_attempts: int = 360,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        verify: bool | str | None = None,
-        botocore_config: dict | None = None,
+        **connection: Any,
     ) -> None:
         super().__init__(
-            serialized_fields={"project_arn": project_arn, "version_name": version_name},
+            **resource_fields(
+                "version_name",
+                version_name,
+                serialized_fields={"project_arn": project_arn, "version_name": version_name},
+                subject=f"Project version {version_name}",
+                failure_message=f"Project version {version_name} failed",
+            ),
             waiter_name=self.waiter,
             waiter_args={"ProjectArn": project_arn, "VersionNames": [version_name]},
-            failure_message=f"Project version {version_name} failed",
-            status_message=f"Project version {version_name}",
             status_queries=["ProjectVersionDescriptions[0].Status", "ProjectVersionDescriptions[0].StatusMessage"],
-            return_key="version_name",
-            return_value=version_name,
             waiter_delay=waiter_delay,
             waiter_max_attempts=waiter_max_attempts,
-            aws_conn_id=aws_conn_id,
-            region_name=region_name,
-            verify=verify,
-            botocore_config=botocore_config,
+            **connection,
         )
 
 
