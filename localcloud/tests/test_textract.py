@@ -21,7 +21,7 @@ from localcloud.process import LocalCloudProcess
 
 pytest.importorskip("rapidocr")
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "textract-bank-statement"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "textract-bank-statement"
 FIXTURE_PDF = FIXTURES / "0001_NationalBank_2Pages.pdf"
 MAX_JOBS = 2  # the module's server cap on jobs in progress, low so that the limit is cheap to reach
 BUCKET = "textract-docs"
