@@ -74,13 +74,7 @@ def tenant_data_extraction():
             replica = params["replica_uri"] or os.environ.get("TENANT_REPLICA_URI", "")
             if not replica:
                 raise ValueError("no replica: set the replica_uri param or TENANT_REPLICA_URI")
-            return extraction.scope(
-                _clients(request),
-                table=params["requests_table"],
-                request=request,
-                run_id=dag_run.run_id,
-                replica_uri=replica,
-            )
+            return extraction.scope(**_per_request(request, params, dag_run), replica_uri=replica)
 
         job = scope(request)
         extract = GlueJobOperator(
@@ -112,27 +106,29 @@ def tenant_data_extraction():
         def record_status(request: dict, job_run_id: str | None, params=None, dag_run=None) -> dict:
             from include.ops.tenants import extraction
 
-            return extraction.record(
-                _clients(request),
-                table=params["requests_table"],
-                request=request,
-                run_id=dag_run.run_id,
-                job_run_id=job_run_id,
-            )
+            return extraction.record(**_per_request(request, params, dag_run), job_run_id=job_run_id)
 
         record_status(request, extract.output)
 
     per_request.expand(request=find_pending())
 
 
-def _clients(request: dict):
-    """The connection's clients for a per-request task, which is also named by the request in the UI."""
+def _per_request(request: dict, params: dict, dag_run) -> dict:
+    """What scope and record_status pass to extraction: the connection's clients, the table, the request, the run.
+
+    Also names the mapped task instance by its request in the UI (map_index_template).
+    """
     from airflow.sdk import get_current_context
 
     from include.ops.tenants.extraction import connection_clients
 
     get_current_context()["request_id"] = request["request_id"]
-    return connection_clients(AWS_CONN_ID)
+    return {
+        "clients": connection_clients(AWS_CONN_ID),
+        "table": params["requests_table"],
+        "request": request,
+        "run_id": dag_run.run_id,
+    }
 
 
 tenant_data_extraction()

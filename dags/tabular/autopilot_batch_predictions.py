@@ -55,6 +55,18 @@ schedules a retraining. The same event can come from the REST API: `POST /api/v2
 """
 
 
+def _transform(task_id: str, config) -> SageMakerTransformOperator:
+    # A rerun finds the job of the same name and starts a timestamped one rather than failing.
+    return SageMakerTransformOperator(
+        task_id=task_id,
+        config=config,
+        check_interval=5,
+        check_if_job_exists=True,
+        action_if_job_exists="timestamp",
+        aws_conn_id=AWS_CONN_ID,
+    )
+
+
 @dag(
     dag_id="autopilot_batch_predictions",
     schedule=[CHURN_LABELLED_DATA],
@@ -159,14 +171,7 @@ def autopilot_batch_predictions():
 
     chosen = choose_candidate(data)
     model = SageMakerModelOperator(task_id="create_model", config=chosen["model_config"], aws_conn_id=AWS_CONN_ID)
-    transform = SageMakerTransformOperator(
-        task_id="batch_transform",
-        config=chosen["transform_config"],
-        check_interval=5,
-        check_if_job_exists=True,
-        action_if_job_exists="timestamp",
-        aws_conn_id=AWS_CONN_ID,
-    )
+    transform = _transform("batch_transform", chosen["transform_config"])
 
     @task
     def evaluate(data: dict, chosen: dict, params=None) -> dict:
@@ -187,14 +192,7 @@ def autopilot_batch_predictions():
         return ["champion_transform", "decide"] if plan["scoring"] == "rescore" else ["decide"]
 
     plan = champion(data)
-    champion_transform = SageMakerTransformOperator(
-        task_id="champion_transform",
-        config=plan["transform_config"],
-        check_interval=5,
-        check_if_job_exists=True,
-        action_if_job_exists="timestamp",
-        aws_conn_id=AWS_CONN_ID,
-    )
+    champion_transform = _transform("champion_transform", plan["transform_config"])
 
     @task(trigger_rule="none_failed_min_one_success")
     def decide(data: dict, chosen: dict, plan: dict, params=None, run_id=None) -> dict:
