@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from include.cad.cli import build_command
+
 DEFAULT_OUT_DIR = Path(__file__).parent / "backgrounds"
 SIZE = 512
 # Quality 80 with 4:2:0 chroma keeps each file around 30-110 kB: the set stays well under 1 MB in git.
@@ -291,9 +293,7 @@ def build(out_dir: Path = DEFAULT_OUT_DIR, size: int = SIZE) -> list[Path]:
 
 
 def main(argv: Sequence[str] = ()) -> None:
-    out_dir = Path(argv[0]) if argv else DEFAULT_OUT_DIR
-    for path in build(out_dir):
-        print(f"{path.stat().st_size:>8} B  {path}")
+    build_command(build, DEFAULT_OUT_DIR, argv)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import yaml
 from shapely.geometry import Polygon, box
 from shapely.ops import unary_union
 
+from include.cad.cli import build_command
+
 DEFAULT_OUT_DIR = Path(__file__).parent / "gearbox"
 
 # Tessellation: coarse enough to keep the GLBs small, fine enough that silhouettes read as round at 1024 px.
@@ -281,9 +283,7 @@ def build(out_dir: Path = DEFAULT_OUT_DIR) -> list[Path]:
 
 
 def main(argv: Sequence[str] = ()) -> None:
-    out_dir = Path(argv[0]) if argv else DEFAULT_OUT_DIR
-    for path in build(out_dir):
-        print(f"{path.stat().st_size:>8} B  {path}")
+    build_command(build, DEFAULT_OUT_DIR, argv)
 
 
 if __name__ == "__main__":
