@@ -61,9 +61,7 @@ def _placeholder(shape: Any, name: str = "", depth: int = 0) -> Any:
 
 
 def _operations() -> list[tuple[str, str]]:
-    return [
-        (service, op) for service in SERVICES for op in _BOTOCORE.get_service_model(service).operation_names
-    ]
+    return [(service, op) for service in SERVICES for op in _BOTOCORE.get_service_model(service).operation_names]
 
 
 @pytest.mark.parametrize(("service", "operation"), _operations())
