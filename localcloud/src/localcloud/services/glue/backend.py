@@ -24,7 +24,7 @@ Job runs
     ``pythonshell`` and ``glueetl`` commands run; both are plain Python with this environment's packages (pyspark
     included), so a PySpark script starts a local Spark session. The ``awsglue`` libraries (GlueContext,
     DynamicFrame, getResolvedOptions) do not exist here, and Spark is not configured for ``s3://`` paths: read
-    and write S3 with boto3, or configure S3A yourself (``include.lakehouse.config.s3a_conf``). Glue's special
+    and write S3 with boto3, or set Hadoop's ``spark.hadoop.fs.s3a.*`` conf yourself. Glue's special
     arguments (``--extra-py-files``, ``--additional-python-modules`` ...) reach the script but are not acted on.
     ``gluestreaming`` and ``glueray`` jobs can be defined but not run (InvalidInputException), and so are runs
     with JobRunQueuingEnabled: localcloud does not queue them.
