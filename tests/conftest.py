@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,20 +28,25 @@ for _var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_S
     os.environ.pop(_var, None)
 
 
+def running_localcloud(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[LocalCloudProcess]:
+    """The body of a localcloud fixture: ``yield from running_localcloud(...)`` starts one, and stops it after."""
+    server = LocalCloudProcess(data_dir, env=env).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def localcloud(tmp_path_factory: pytest.TempPathFactory):
     """A live localcloud on a free port, shared by the session's tests (each uses its own names)."""
-    server = LocalCloudProcess(tmp_path_factory.mktemp("lc") / "data").start()
-    yield server
-    server.stop()
+    yield from running_localcloud(tmp_path_factory.mktemp("lc") / "data")
 
 
 @pytest.fixture
 def fresh_localcloud(tmp_path: Path):
     """A live localcloud with its own data dir, for tests that restart it."""
-    server = LocalCloudProcess(tmp_path / "data").start()
-    yield server
-    server.stop()
+    yield from running_localcloud(tmp_path / "data")
 
 
 @pytest.fixture

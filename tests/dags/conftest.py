@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from localcloud.process import LocalCloudProcess
 from tests import REPO
+from tests.conftest import running_localcloud
 
 DAGS = REPO / "dags"
 
@@ -56,9 +56,7 @@ def training_cloud(tmp_path_factory):
     """A localcloud of the module's own that trains Custom Labels versions on a tiny budget (mechanics, not quality)."""
     from tests.offline import TRAINING_BUDGET
 
-    server = LocalCloudProcess(tmp_path_factory.mktemp("training-cloud") / "data", env=TRAINING_BUDGET).start()
-    yield server
-    server.stop()
+    yield from running_localcloud(tmp_path_factory.mktemp("training-cloud") / "data", TRAINING_BUDGET)
 
 
 def task_states(dag_id: str, run_id: str) -> dict[str, str]:

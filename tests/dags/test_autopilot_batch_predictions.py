@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 import pytest
 
 from include.automl import champion as ch
-from localcloud.process import LocalCloudProcess
-from tests.conftest import assert_least_privilege, point_aws_default, use_connection
+from tests.conftest import assert_least_privilege, point_aws_default, running_localcloud, use_connection
 from tests.dags.conftest import task_states as _states
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -26,9 +25,7 @@ TARGET = "Churn?"
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    server = LocalCloudProcess(tmp_path_factory.mktemp("autopilot") / "data").start()
-    yield server
-    server.stop()
+    yield from running_localcloud(tmp_path_factory.mktemp("autopilot") / "data")
 
 
 def _report(s3, bucket: str) -> dict:

@@ -16,8 +16,7 @@ import pytest
 
 from include.datagen.statements import generate_statement
 from include.documents import pipeline, tracking
-from localcloud.process import LocalCloudProcess
-from tests.conftest import assert_least_privilege, point_aws_default
+from tests.conftest import assert_least_privilege, point_aws_default, running_localcloud
 from tests.dags.test_train_custom_labels import _states
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -25,9 +24,7 @@ pytestmark = pytest.mark.usefixtures("airflow_db")
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    server = LocalCloudProcess(tmp_path_factory.mktemp("documents") / "data").start()
-    yield server
-    server.stop()
+    yield from running_localcloud(tmp_path_factory.mktemp("documents") / "data")
 
 
 def _pdf(statement) -> bytes:

@@ -14,8 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from localcloud.process import LocalCloudProcess
-from tests.conftest import assert_least_privilege, point_aws_default
+from tests.conftest import assert_least_privilege, point_aws_default, running_localcloud
 from tests.dags.conftest import task_states
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -34,11 +33,9 @@ CONF = {
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    server = LocalCloudProcess(
-        tmp_path_factory.mktemp("autostop") / "data", env={"LOCALCLOUD_NOTEBOOK_TRANSITION_SECONDS": "0"}
-    ).start()
-    yield server
-    server.stop()
+    yield from running_localcloud(
+        tmp_path_factory.mktemp("autostop") / "data", {"LOCALCLOUD_NOTEBOOK_TRANSITION_SECONDS": "0"}
+    )
 
 
 def _heartbeat(s3, name: str, checked_at: datetime, last_activity: datetime | None, busy: int = 0) -> None:

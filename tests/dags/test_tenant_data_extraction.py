@@ -14,8 +14,7 @@ from botocore.exceptions import ClientError
 
 from include.ops.tenants import provision, replica, requests
 from include.ops.tenants.extraction import job_name, tenant_session
-from localcloud.process import LocalCloudProcess
-from tests.conftest import assert_least_privilege, point_aws_default
+from tests.conftest import assert_least_privilege, point_aws_default, running_localcloud
 from tests.dags.conftest import task_states
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -29,9 +28,7 @@ MASKING = {"customers": {"email": "email_domain", "iban": "last4", "name": "hash
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
-    server = LocalCloudProcess(tmp_path_factory.mktemp("tenants") / "data").start()
-    yield server
-    server.stop()
+    yield from running_localcloud(tmp_path_factory.mktemp("tenants") / "data")
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ import pytest
 
 from include.documents import pipeline, reshape, rules, tracking
 from include.documents.convert import convert
-from localcloud.process import LocalCloudProcess
 from tests import REPO
 from tests.browser import launch, require_chromium, wait_until
+from tests.conftest import running_localcloud
 from tests.offline import A2I_ACTIVATION, make_flow
 
 FIXTURE = REPO / "tests" / "fixtures" / "textract-bank-statement"
@@ -27,9 +27,7 @@ RESPONSE = FIXTURE / "0001_NationalBank_2Pages_TextractOutput_1.json"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    cloud = LocalCloudProcess(tmp_path_factory.mktemp("review-workbook") / "data", env=A2I_ACTIVATION).start()
-    yield cloud
-    cloud.stop()
+    yield from running_localcloud(tmp_path_factory.mktemp("review-workbook") / "data", A2I_ACTIVATION)
 
 
 def test_a_correction_made_on_the_page_reaches_the_workbook(server, tmp_path: Path) -> None:

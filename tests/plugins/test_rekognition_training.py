@@ -16,8 +16,7 @@ from aws_ml.operators.rekognition import (
 )
 from aws_ml.triggers.rekognition import RekognitionTrainingCompleteTrigger
 
-from localcloud.process import LocalCloudProcess
-from tests.conftest import point_aws_default
+from tests.conftest import point_aws_default, running_localcloud
 from tests.offline import TRAINING_BUDGET, detection_dataset
 
 pytest.importorskip("torch")
@@ -25,9 +24,7 @@ pytest.importorskip("torch")
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    cloud = LocalCloudProcess(tmp_path_factory.mktemp("ops-trainer") / "data", env=TRAINING_BUDGET).start()
-    yield cloud
-    cloud.stop()
+    yield from running_localcloud(tmp_path_factory.mktemp("ops-trainer") / "data", TRAINING_BUDGET)
 
 
 @pytest.fixture

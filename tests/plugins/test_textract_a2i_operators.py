@@ -18,16 +18,13 @@ from aws_ml.sensors.textract import A2IHumanLoopCompleteSensor, TextractJobCompl
 from aws_ml.triggers.textract import A2IHumanLoopCompleteTrigger, TextractJobCompleteTrigger
 from PIL import Image, ImageDraw
 
-from localcloud.process import LocalCloudProcess
-from tests.conftest import point_aws_default
+from tests.conftest import point_aws_default, running_localcloud
 from tests.offline import A2I_ACTIVATION, review
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    cloud = LocalCloudProcess(tmp_path_factory.mktemp("ops-docs") / "data", env=A2I_ACTIVATION).start()
-    yield cloud
-    cloud.stop()
+    yield from running_localcloud(tmp_path_factory.mktemp("ops-docs") / "data", A2I_ACTIVATION)
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from custom_labels_webcam import webcam_app
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from localcloud.process import LocalCloudProcess, free_port
+from localcloud.process import free_port
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
-from tests.conftest import point_aws_default
+from tests.conftest import point_aws_default, running_localcloud
 from tests.offline import TRAINING_BUDGET, detection_dataset, rectangle_image
 
 LABELS = {"Red", "Blue"}  # the classes of tests.offline.detection_dataset
@@ -136,9 +136,7 @@ def test_the_api_needs_an_airflow_login_and_read_access_to_the_connection(airflo
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory):
     pytest.importorskip("torch")
-    server = LocalCloudProcess(tmp_path_factory.mktemp("webcam-cloud") / "data", env=TRAINING_BUDGET).start()
-    yield server
-    server.stop()
+    yield from running_localcloud(tmp_path_factory.mktemp("webcam-cloud") / "data", TRAINING_BUDGET)
 
 
 @pytest.fixture(scope="module")
