@@ -1,6 +1,6 @@
 """What the project's tests need to drive localcloud beyond plain boto3 calls: server settings for trainings that
 take seconds, a small labelled detection dataset written with the project's own Ground Truth writer, an A2I flow
-definition, and the reviewer page's HTTP API (a person's clicks, as JSON)."""
+definition, a statement page to review, and the reviewer page's HTTP API (a person's clicks, as JSON)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from include.groundtruth import dumps_line, manifest_line
 from include.rendering.types import Box, RenderedImage
@@ -121,3 +121,67 @@ def make_flow(server: LocalCloudProcess, bucket: str, prefix: str = "a2i") -> st
         assert time.monotonic() < deadline, "flow definition stayed Initializing"
         time.sleep(0.05)
     return arn
+
+
+# A bank-statement page to review, in the table-review contract the project's A2I template and localcloud's page share.
+def statement_page(rows: list[list[str]], size: tuple[int, int] = (800, 600)) -> tuple[bytes, list[list[dict]]]:
+    """A bank-statement page (PNG) drawing ``rows`` as a table, and each cell's normalized box."""
+    width, height = size
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((40, 30), "ACME BANK  Statement of account", fill="black")
+    left, top, col_w, row_h = 40, 80, 180, 40
+    boxes = []
+    for r, row in enumerate(rows):
+        line = []
+        for c, text in enumerate(row):
+            x, y = left + c * col_w, top + r * row_h
+            draw.rectangle((x, y, x + col_w, y + row_h), outline=(150, 150, 150))
+            draw.text((x + 6, y + 14), text, fill="black")
+            line.append({"Left": x / width, "Top": y / height, "Width": col_w / width, "Height": row_h / height})
+        boxes.append(line)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue(), boxes
+
+
+def statement_input(s3, bucket: str, doc_id: str = "stmt-001") -> dict:
+    """InputContent following the table-review contract: one page, a transactions table and a summary table."""
+    headers = ["Date", "Description", "Amount", "Balance"]
+    body = [
+        ["2024-01-02", "Opening balance", "", "1,000.00"],
+        ["2024-01-05", "Card ACME STORE", "-42.10", "957.90"],
+        ["2024-01-09", "Salary", "2,5OO.00", "3,457.90"],
+        ["2024-01-12", "Rent", "-1,200.00", "2,257.90"],
+    ]
+    summary = [["Total in", "2,500.00"], ["Total out", "-1,242.10"]]
+    png, boxes = statement_page([headers, *body, *summary])
+    key = f"documents/{doc_id}/page-1.png"
+    s3.put_object(Bucket=bucket, Key=key, Body=png, ContentType="image/png")
+    confidence = {(3, 2): 61.5, (2, 1): 92.0, (4, 3): 88.0}
+    flags = {(3, 2): ["not a number", "balance does not reconcile"], (4, 3): ["balance does not reconcile"]}
+
+    def cell(r: int, c: int, text: str) -> dict:
+        return {
+            "text": text,
+            "confidence": confidence.get((r, c), 99.1),
+            "bbox": boxes[r][c],
+            "flags": flags.get((r, c), []),
+        }
+
+    transactions = [[cell(r, c, text) for c, text in enumerate(row)] for r, row in enumerate(body, start=1)]
+    totals = [[cell(r, c, text) for c, text in enumerate(row)] for r, row in enumerate(summary, start=5)]
+    totals[1][1]["bbox"] = None  # a cell Textract gave no geometry for
+    return {
+        "document": {
+            "id": doc_id,
+            "name": f"{doc_id}.pdf",
+            "source": f"s3://{bucket}/documents/{doc_id}.pdf",
+            "pages": [{"page": 1, "image": f"s3://{bucket}/{key}", "width": 800, "height": 600}],
+        },
+        "threshold": 90.0,
+        "tables": [
+            {"table_id": "t1", "page": 1, "table_type": "transactions", "headers": headers, "rows": transactions},
+            {"table_id": "t2", "page": 1, "table_type": "other", "headers": ["Item", "Value"], "rows": totals},
+        ],
+    }
