@@ -202,6 +202,10 @@ def test_constraints_botocore_leaves_to_the_service(emr):
     with pytest.raises(ClientError) as exc:
         emr.create_application(releaseLabel="emr-9.99.0", type="SPARK")
     assert _code(exc) == "ValidationException" and "emr-9.99.0" in str(exc.value)
+    # A release EMR Serverless has but localcloud does not stand in for (Spark 3.4) is not run on another Spark.
+    with pytest.raises(ClientError) as exc:
+        emr.create_application(releaseLabel="emr-6.15.0", type="SPARK")
+    assert (_code(exc), _status(exc)) == ("NotImplemented", 501) and "emr-6.15.0" in str(exc.value)
 
 
 def test_hive_job_drivers_and_unparsable_parameters_are_refused(emr):

@@ -14,6 +14,7 @@ as AWS refuses one it does not know.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from localcloud.core import AwsError
@@ -55,10 +56,22 @@ RELEASES: dict[str, Release] = {
 }
 
 
+# Releases EMR Serverless has (6.6.0 onwards, and the 7.x line) but localcloud has no entry for: answered as
+# NotImplemented, never run on a Spark that the release does not have.
+AWS_RELEASE = re.compile(r"emr-(?:6\.(?:[6-9]|1[0-5])|7\.\d+)\.\d+")
+
+
 def release(label: str) -> Release:
-    """The release a ``releaseLabel`` names; an AWS-shaped ValidationException for one localcloud does not know."""
+    """The release a ``releaseLabel`` names: NotImplemented for a real EMR Serverless release localcloud does not
+    stand in for, an AWS-shaped ValidationException for a label that is no release at all."""
     found = RELEASES.get(label)
     if found is None:
         known = ", ".join(RELEASES)
+        if AWS_RELEASE.fullmatch(label):
+            raise AwsError(
+                "NotImplemented",
+                f"localcloud's EMR Serverless does not stand in for release {label}; it runs {known}.",
+                status=501,
+            )
         raise AwsError("ValidationException", f"Release label {label} is not supported. Supported labels: {known}.")
     return found
