@@ -176,7 +176,7 @@ def ensure_holdout(
         **meta,
         "keys": keys,
         "created": created,
-        "features_uri": f"s3://{bucket}/{features_key}",
+        "features_uri": s3uri.join(bucket, features_key),
         "labels_key": labels_key,
     }
 
@@ -433,8 +433,8 @@ def record_decision(
         "data_sha256": data["data_sha256"],
         "train_rows": data["train_rows"],
         "excluded_rows": data["excluded_rows"],
-        "champion_record": f"s3://{bucket}/{champion_key(registry)}",
-        "decision_record": f"s3://{bucket}/{key}",
+        "champion_record": s3uri.join(bucket, champion_key(registry)),
+        "decision_record": s3uri.join(bucket, key),
     }
     put_json(s3, bucket, key, decision)
     log.info("%s: %s", verdict.decision, reason)

@@ -167,7 +167,7 @@ def write_report(params: dict[str, Any], data: dict[str, Any], chosen: dict[str,
         "candidate_objective": chosen["objective"],
         "ranking": chosen["ranking"],
         "job_name": data["job_name"],
-        "predictions": f"s3://{out_bucket}/{out_key}",
+        "predictions": s3uri.join(out_bucket, out_key),
     }
     prefix = chosen["report_prefix"]
     png = pr_curve_png(report, f"{chosen['candidate']} on {len(labels)} held-out rows")

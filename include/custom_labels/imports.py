@@ -486,7 +486,7 @@ def _probe(s3: Any, bucket: str, key: str, size: int) -> _Probed | str:
     """The image's header facts, read with one ranged GET (the listing already gave its size)."""
     from botocore.exceptions import ClientError
 
-    uri = f"s3://{bucket}/{key}"
+    uri = s3uri.join(bucket, key)
     if size == 0:
         return f"{uri} is an empty file"
     try:
@@ -587,7 +587,7 @@ def _line(entry: _Entry, bucket: str, class_map: Mapping[int, str], job_name: st
     assert entry.image is not None
     return manifest_line(
         entry.image,
-        f"s3://{bucket}/{entry.key}",
+        s3uri.join(bucket, entry.key),
         class_map,
         job_name=job_name,
         creation_date=creation_date,
@@ -619,7 +619,7 @@ def _summary(
         "source": source,
         "manifest": destination,
         "format": chosen,
-        "label_files": [f"s3://{bucket}/{key}" for key in label_keys],
+        "label_files": [s3uri.join(bucket, key) for key in label_keys],
         "entries": len(entries),
         "imported": len(imported),
         "rejected": [{"entry": e.where, "reason": e.reason} for e in entries if e.reason is not None],
@@ -629,6 +629,6 @@ def _summary(
         "boxes_per_label": dict(sorted(boxes.items())),
         "images_per_label": dict(sorted(images.items())),
         "matched_by_file_name": sum(1 for e in imported if e.by_file_name),
-        "unreferenced_images": [f"s3://{bucket}/{key}" for key in sorted(index.keys - index.referenced)],
+        "unreferenced_images": [s3uri.join(bucket, key) for key in sorted(index.keys - index.referenced)],
         "manifest_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
     }

@@ -23,6 +23,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from include import s3uri
 from include.s3objects import is_missing
 
 LEDGER_VERSION = 1
@@ -137,7 +138,7 @@ def _read(s3: Any, bucket: str, key: str) -> tuple[dict[str, Any], str | None]:
             return empty_ledger(), None
         raise
     body = response["Body"].read()
-    where = f"s3://{bucket}/{key}"
+    where = s3uri.join(bucket, key)
     try:
         ledger = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -45,7 +45,7 @@ def _json(s3: Any, bucket: str, key: str) -> Any:
 def _put_json(s3: Any, bucket: str, key: str, value: Any) -> str:
     body = json.dumps(value, sort_keys=True, default=str).encode()
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
-    return f"s3://{bucket}/{key}"
+    return s3uri.join(bucket, key)
 
 
 def staged(stage: str) -> Callable:
@@ -102,12 +102,12 @@ def convert_document(params: dict[str, Any], document: dict[str, Any], s3: Any) 
     for number, (png, (width, height)) in enumerate(zip(converted.pages, converted.sizes, strict=True), start=1):
         key = work_key(doc_id, f"pages/page-{number:04d}.png")
         s3.put_object(Bucket=bucket, Key=key, Body=png, ContentType="image/png")
-        pages.append({"page": number, "image": f"s3://{bucket}/{key}", "width": width, "height": height})
+        pages.append({"page": number, "image": s3uri.join(bucket, key), "width": width, "height": height})
     return {
         "pdf_key": pdf_key,
         "pages": pages,
         "source_format": converted.source_format,
-        "outputs": {"pdf": f"s3://{bucket}/{pdf_key}", "pages": len(pages)},
+        "outputs": {"pdf": s3uri.join(bucket, pdf_key), "pages": len(pages)},
     }
 
 
@@ -178,7 +178,7 @@ def review_input(params: dict[str, Any], document: dict[str, Any], converted: di
         "document": {
             "id": document["document_id"],
             "name": document["name"],
-            "source": f"s3://{params['bucket']}/{document['key']}",
+            "source": s3uri.join(params["bucket"], document["key"]),
             "pages": converted["pages"],
         },
         "threshold": float(params["confidence_threshold"]),
@@ -226,7 +226,7 @@ def catalog(params: dict[str, Any], document: dict[str, Any], tables_uri: str, s
     facts = {
         "name": document["name"],
         "document_id": document["document_id"],
-        "source": f"s3://{params['bucket']}/{document['key']}",
+        "source": s3uri.join(params["bucket"], document["key"]),
         "priority": document["label"],
         "processed_at": processed_at,
     }
@@ -238,7 +238,7 @@ def catalog(params: dict[str, Any], document: dict[str, Any], tables_uri: str, s
         Body=workbook,
         ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
-    return {"workbook": f"s3://{params['bucket']}/{out}", "outputs": {"workbook": f"s3://{params['bucket']}/{out}"}}
+    return {"workbook": s3uri.join(params["bucket"], out), "outputs": {"workbook": s3uri.join(params["bucket"], out)}}
 
 
 def status(ddb: Any, table: str) -> list[dict[str, Any]]:

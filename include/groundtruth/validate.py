@@ -33,6 +33,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from include import s3uri
 from include.groundtruth import DEFAULT_ATTRIBUTE, DETECTION_TYPE
 
 MIN_IMAGE_SIDE = 64
@@ -486,7 +487,7 @@ def _probe_s3(client: Any, bucket: str, key: str) -> ImageFacts | str:
 
     from include.s3objects import is_missing
 
-    uri = f"s3://{bucket}/{key}"
+    uri = s3uri.join(bucket, key)
     try:
         size = client.head_object(Bucket=bucket, Key=key)["ContentLength"]
         if size == 0:

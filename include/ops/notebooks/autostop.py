@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from include import s3uri
 from include.s3objects import read_json_or_none, read_or_none
 
 REPORT_VERSION = 1
@@ -233,7 +234,7 @@ def plan(
 def write_report(s3: Any, bucket: str, key: str, report: dict[str, Any]) -> str:
     """Put the report at its run's key (a retry overwrites it); its s3:// URI."""
     s3.put_object(Bucket=bucket, Key=key, Body=report_bytes(report), ContentType="application/json")
-    return f"s3://{bucket}/{key}"
+    return s3uri.join(bucket, key)
 
 
 def build_report(
