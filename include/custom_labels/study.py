@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from include import s3uri
+
 # What each toggle does to a RenderConfig when it is off; on keeps the base config's value.
 # The camera's azimuth is always drawn over 360 degrees (objects are seen from every side), so "rotation" is
 # the in-plane camera roll.
@@ -112,7 +114,7 @@ def base_dataset(params: Mapping[str, Any]) -> dict[str, Any]:
         render |= {"width": params["resolution"], "height": params["resolution"]}
     return {
         "manifest": f"study:{params['study_name']}",
-        "prefix": f"s3://{params['bucket']}/{params.get('dataset_prefix', 'datasets')}",
+        "prefix": s3uri.join(params["bucket"], params.get("dataset_prefix", "datasets")),
         "version": "study",
         "spec": {
             "name": params["study_name"],
