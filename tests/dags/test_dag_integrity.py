@@ -13,6 +13,14 @@ def test_at_least_one_dag(dagbag):
     assert dagbag.dags, "no DAGs found under dags/"
 
 
+def test_every_dag_file_defines_a_dag(dagbag):
+    # A file that imports cleanly but never calls its @dag function defines nothing, and raises no import error.
+    from tests.dags.conftest import DAGS
+
+    files = {str(path) for path in DAGS.rglob("*.py") if not path.name.startswith("_")}
+    assert files - {dag.fileloc for dag in dagbag.dags.values()} == set()
+
+
 def test_every_dag_has_tags_owner_and_docs(dagbag):
     problems = []
     for dag_id, dag in sorted(dagbag.dags.items()):
