@@ -22,6 +22,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from include.connections import AWS_CONN_ID, sagemaker_client
+
 SCRIPT = Path(__file__).with_name("on-start.sh")
 DEFAULT_PREFIX = "notebooks/heartbeats"
 DEFAULT_INTERVAL_MINUTES = 5
@@ -130,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
         if command == "apply":
             sub.add_argument("--name", required=True, help="lifecycle configuration name")
             sub.add_argument("--attach", nargs="*", default=[], metavar="INSTANCE", help="stopped instances to attach")
-            sub.add_argument("--aws-conn-id", default="aws_default", help="Airflow connection for the SageMaker client")
+            sub.add_argument("--aws-conn-id", default=AWS_CONN_ID, help="Airflow connection for the SageMaker client")
     return parser
 
 
@@ -140,9 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "render":
         sys.stdout.write(script)
         return 0
-    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
-
-    sagemaker = SageMakerHook(aws_conn_id=args.aws_conn_id).conn
+    sagemaker = sagemaker_client(args.aws_conn_id)
     print(f"lifecycle config {args.name}: {ensure_lifecycle_config(sagemaker, args.name, script)}")
     for instance in args.attach:
         print(f"notebook instance {instance}: {attach(sagemaker, instance, args.name)}")
