@@ -27,17 +27,15 @@ for _var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_S
 @pytest.fixture(scope="session")
 def localcloud(tmp_path_factory: pytest.TempPathFactory):
     """A live localcloud on a free port, shared by the session's tests (each uses its own names)."""
-    server = LocalCloudProcess(tmp_path_factory.mktemp("lc") / "data").start()
-    yield server
-    server.stop()
+    with LocalCloudProcess(tmp_path_factory.mktemp("lc") / "data") as server:
+        yield server
 
 
 @pytest.fixture
 def fresh_localcloud(tmp_path: Path):
     """A live localcloud with its own data dir, for tests that restart it."""
-    server = LocalCloudProcess(tmp_path / "data").start()
-    yield server
-    server.stop()
+    with LocalCloudProcess(tmp_path / "data") as server:
+        yield server
 
 
 @pytest.fixture

@@ -174,9 +174,8 @@ def error_of(call, *args, **kwargs) -> tuple[str, int, str]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    cloud = LocalCloudProcess(tmp_path_factory.mktemp("a2i") / "data", env=ACTIVATION).start()
-    yield cloud
-    cloud.stop()
+    with LocalCloudProcess(tmp_path_factory.mktemp("a2i") / "data", env=ACTIVATION) as cloud:
+        yield cloud
 
 
 @pytest.fixture(scope="module")

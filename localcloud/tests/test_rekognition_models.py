@@ -72,9 +72,8 @@ TRAINING_BUDGET = {
 
 @pytest.fixture(scope="module")
 def trainer(tmp_path_factory):
-    server = LocalCloudProcess(tmp_path_factory.mktemp("trainer") / "data", env=TRAINING_BUDGET).start()
-    yield server
-    server.stop()
+    with LocalCloudProcess(tmp_path_factory.mktemp("trainer") / "data", env=TRAINING_BUDGET) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

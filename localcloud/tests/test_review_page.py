@@ -15,9 +15,8 @@ from localcloud.process import LocalCloudProcess
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    cloud = LocalCloudProcess(tmp_path_factory.mktemp("review-page") / "data", env=ACTIVATION).start()
-    yield cloud
-    cloud.stop()
+    with LocalCloudProcess(tmp_path_factory.mktemp("review-page") / "data", env=ACTIVATION) as cloud:
+        yield cloud
 
 
 def test_a_reviewer_corrects_a_cell_and_a_header_and_submits(server, tmp_path) -> None:

@@ -130,9 +130,8 @@ def runner_pids(data_dir: Path) -> list[int]:
 # -- fixtures ------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    process = LocalCloudProcess(tmp_path_factory.mktemp("automl") / "data", env=SERVER_ENV).start()
-    yield process
-    process.stop()
+    with LocalCloudProcess(tmp_path_factory.mktemp("automl") / "data", env=SERVER_ENV) as process:
+        yield process
 
 
 @pytest.fixture(scope="module")

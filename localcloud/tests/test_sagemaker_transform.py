@@ -135,9 +135,8 @@ def test_jsonpath_on_json_records_and_errors():
 # -- fixtures ------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    process = LocalCloudProcess(tmp_path_factory.mktemp("transform") / "data", env=SERVER_ENV).start()
-    yield process
-    process.stop()
+    with LocalCloudProcess(tmp_path_factory.mktemp("transform") / "data", env=SERVER_ENV) as process:
+        yield process
 
 
 @pytest.fixture(scope="module")

@@ -186,9 +186,8 @@ def check_structure(blocks: list[dict]) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     env = {"LOCALCLOUD_TEXTRACT_MAX_JOBS": str(MAX_JOBS)}
-    process = LocalCloudProcess(tmp_path_factory.mktemp("textract") / "data", env=env).start()
-    yield process
-    process.stop()
+    with LocalCloudProcess(tmp_path_factory.mktemp("textract") / "data", env=env) as process:
+        yield process
 
 
 @pytest.fixture(scope="module")

@@ -95,6 +95,13 @@ class LocalCloudProcess:
         self.stop()
         raise TimeoutError("localcloud did not become healthy")
 
+    def __enter__(self) -> LocalCloudProcess:
+        """``with LocalCloudProcess(data_dir) as cloud:`` starts it if it is not running, and stops it after."""
+        return self if self.proc and self.proc.poll() is None else self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from localcloud.iam_targets import Target, is_arn, pass_role_targets, service_arn, tag_context, tag_on_create_targets
+from localcloud import iam_targets
+from localcloud.iam_targets import Target
 
 PREFIX = "emr-serverless"  # the action prefix
 PASSED_TO = "emr-serverless.amazonaws.com"  # the principal that roles handed to this service are passed to
@@ -15,8 +16,10 @@ PASSED_TO = "emr-serverless.amazonaws.com"  # the principal that roles handed to
 
 def emr_serverless_targets(operation: str, params: Mapping[str, Any], region: str, account: str) -> list[Target]:
     app, run = params.get("applicationId"), params.get("jobRunId")
-    base = service_arn("emr-serverless", region, account, "/applications")
-    if operation in ("TagResource", "UntagResource", "ListTagsForResource") and is_arn(params.get("resourceArn")):
+    base = iam_targets.service_arn("emr-serverless", region, account, "/applications")
+    if operation in ("TagResource", "UntagResource", "ListTagsForResource") and iam_targets.is_arn(
+        params.get("resourceArn")
+    ):
         resource = str(params["resourceArn"])
     elif operation == "CreateApplication":
         resource = f"{base}/*"  # the id is assigned by the call
@@ -27,14 +30,16 @@ def emr_serverless_targets(operation: str, params: Mapping[str, Any], region: st
         resource = f"{base}/{app}"
     else:
         resource = "*"  # ListApplications
-    context = tag_context(params) if operation in ("CreateApplication", "StartJobRun", "StartSession") else {}
+    context = (
+        iam_targets.tag_context(params) if operation in ("CreateApplication", "StartJobRun", "StartSession") else {}
+    )
     out = [Target(f"emr-serverless:{operation}", resource, context)]
     if operation in ("CreateApplication", "StartJobRun", "StartSession"):
         tagged = f"{base}/*" if operation == "CreateApplication" else f"{base}/{app}/*"
-        out.extend(tag_on_create_targets(f"{PREFIX}:TagResource", operation, params, [tagged]))
+        out.extend(iam_targets.tag_on_create_targets(f"{PREFIX}:TagResource", operation, params, [tagged]))
     # StartJobRun/StartSession's executionRoleArn: "the user needs iam:PassRole on the job runtime role"
     # (EMR Serverless user guide, job runtime roles).
-    out.extend(pass_role_targets(params, account, PASSED_TO))
+    out.extend(iam_targets.pass_role_targets(params, account, PASSED_TO))
     return out
 
 

@@ -8,16 +8,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from localcloud.iam_targets import (
-    Target,
-    get_path,
-    is_arn,
-    operation_noun,
-    pass_role_targets,
-    service_arn,
-    tag_context,
-    tag_on_create_targets,
-)
+from localcloud import iam_targets
+from localcloud.iam_targets import Target
 
 PREFIX = "glue"  # the action prefix
 PASSED_TO = "glue.amazonaws.com"  # the principal that roles handed to this service are passed to
@@ -85,18 +77,18 @@ def _glue_catalog(operation: str, noun: str, params: Mapping[str, Any], arn: Cal
     catalog = [arn("catalog")]
     if noun in ("Connection", "Connections", "Entity", "Entities", "EntityRecords") or operation == "TestConnection":
         names = params.get("ConnectionNameList") or [
-            params.get("ConnectionName") or params.get("Name") or get_path(params, "ConnectionInput.Name")
+            params.get("ConnectionName") or params.get("Name") or iam_targets.get_path(params, "ConnectionInput.Name")
         ]
         names = [n for n in names if n]
         if noun in ("Connections",) or not names:
             return [*catalog, arn("connection/*")] if operation == "GetConnections" else catalog
         return [*catalog, *(arn(f"connection/{n}") for n in names)]
     if noun in ("Database", "Databases"):
-        name = params.get("Name") or get_path(params, "DatabaseInput.Name")
+        name = params.get("Name") or iam_targets.get_path(params, "DatabaseInput.Name")
         return [*catalog, arn(f"database/{name or '*'}")]
     database = params.get("DatabaseName")
     if noun.startswith("UserDefinedFunction"):
-        function = params.get("FunctionName") or get_path(params, "FunctionInput.FunctionName") or "*"
+        function = params.get("FunctionName") or iam_targets.get_path(params, "FunctionInput.FunctionName") or "*"
         db = database or "*"
         return [*catalog, arn(f"database/{db}"), arn(f"userDefinedFunction/{db}/{function}")]
     if database and any(noun.startswith(n) for n in _GLUE_TABLE_NOUNS):
@@ -105,7 +97,14 @@ def _glue_catalog(operation: str, noun: str, params: Mapping[str, Any], arn: Cal
         elif noun == "Tables":
             tables = ["*"]
         else:
-            tables = [str(params.get("TableName") or params.get("Name") or get_path(params, "TableInput.Name") or "*")]
+            tables = [
+                str(
+                    params.get("TableName")
+                    or params.get("Name")
+                    or iam_targets.get_path(params, "TableInput.Name")
+                    or "*"
+                )
+            ]
         return [*catalog, arn(f"database/{database}"), *(arn(f"table/{database}/{t}") for t in tables)]
     if noun in ("Catalog", "Catalogs", "CatalogImportStatus", "DataCatalogEncryptionSettings") or noun == "Tables":
         return catalog
@@ -114,27 +113,29 @@ def _glue_catalog(operation: str, noun: str, params: Mapping[str, Any], arn: Cal
 
 def _glue_schema(params: Mapping[str, Any], arn: Callable[[str], str]) -> str:
     schema = params.get("SchemaId") or {}
-    if is_arn(schema.get("SchemaArn")):
+    if iam_targets.is_arn(schema.get("SchemaArn")):
         return str(schema["SchemaArn"])
-    registry = schema.get("RegistryName") or get_path(params, "RegistryId.RegistryName") or "default-registry"
+    registry = (
+        schema.get("RegistryName") or iam_targets.get_path(params, "RegistryId.RegistryName") or "default-registry"
+    )
     name = schema.get("SchemaName") or params.get("SchemaName") or "*"
     return arn(f"schema/{registry}/{name}")
 
 
 def glue_targets(operation: str, params: Mapping[str, Any], region: str, account: str) -> list[Target]:
     def arn(resource: str) -> str:
-        return service_arn("glue", region, _glue_catalog_account(params, account), resource)
+        return iam_targets.service_arn("glue", region, _glue_catalog_account(params, account), resource)
 
-    noun = operation_noun(operation)
+    noun = iam_targets.operation_noun(operation)
     resources: list[str] | None = None
-    if operation in _GLUE_TAGS and is_arn(params.get("ResourceArn")):
+    if operation in _GLUE_TAGS and iam_targets.is_arn(params.get("ResourceArn")):
         resources = [str(params["ResourceArn"])]
     elif noun.startswith("Schema") and noun not in ("Schemas",):
         resources = [_glue_schema(params, arn)]
     elif noun.startswith("Registry") or operation in ("DeleteRegistry", "GetRegistry", "UpdateRegistry"):
-        registry = params.get("RegistryName") or get_path(params, "RegistryId.RegistryName")
-        registry_arn = get_path(params, "RegistryId.RegistryArn")
-        resources = [str(registry_arn) if is_arn(registry_arn) else arn(f"registry/{registry or '*'}")]
+        registry = params.get("RegistryName") or iam_targets.get_path(params, "RegistryId.RegistryName")
+        registry_arn = iam_targets.get_path(params, "RegistryId.RegistryArn")
+        resources = [str(registry_arn) if iam_targets.is_arn(registry_arn) else arn(f"registry/{registry or '*'}")]
     elif noun in _GLUE_NAMED:
         kind, singles, many = _GLUE_NAMED[noun]
         names = list(params.get(many) or []) if many else []
@@ -150,13 +151,13 @@ def glue_targets(operation: str, params: Mapping[str, Any], region: str, account
         # The remaining calls (Get*/List* of everything, classifiers, security configurations, scripts,
         # integrations, the catalog-wide settings...) support no resource-level permission here.
         resources = ["*"]
-    context = tag_context(params) if operation.startswith("Create") else {}
+    context = iam_targets.tag_context(params) if operation.startswith("Create") else {}
     out = [Target(f"glue:{operation}", r, context) for r in resources]
     if operation.startswith("Create"):
-        out.extend(tag_on_create_targets(f"{PREFIX}:TagResource", operation, params, resources[-1:]))
+        out.extend(iam_targets.tag_on_create_targets(f"{PREFIX}:TagResource", operation, params, resources[-1:]))
     # CreateJob/UpdateJob's Role (a name or an ARN), crawlers', sessions' and data-quality runs' Role,
     # StartBlueprintRun's RoleArn: "iam:PassRole is required to pass a role to AWS Glue" (Glue developer guide).
-    out.extend(pass_role_targets(params, account, PASSED_TO, names_allowed=True))
+    out.extend(iam_targets.pass_role_targets(params, account, PASSED_TO, names_allowed=True))
     return out
 
 

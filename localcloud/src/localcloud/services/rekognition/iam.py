@@ -11,17 +11,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from localcloud.iam_targets import (
-    Target,
-    get_path,
-    is_arn,
-    pass_role_targets,
-    s3_objects,
-    s3_write,
-    service_arn,
-    tag_context,
-    tag_on_create_targets,
-)
+from localcloud import iam_targets
+from localcloud.iam_targets import Target
 
 PREFIX = "rekognition"  # the action prefix
 PASSED_TO = "rekognition.amazonaws.com"  # the principal that roles handed to this service are passed to
@@ -55,7 +46,7 @@ def _project_name(project_arn: Any) -> str:
 
 def rekognition_targets(operation: str, params: Mapping[str, Any], region: str, account: str) -> list[Target]:
     def arn(resource: str) -> str:
-        return service_arn("rekognition", region, account, resource)
+        return iam_targets.service_arn("rekognition", region, account, resource)
 
     action = f"rekognition:{operation}"
     extra: list[Target] = []
@@ -72,18 +63,20 @@ def rekognition_targets(operation: str, params: Mapping[str, Any], region: str, 
     elif operation == "CreateDataset":
         project = _project_name(params.get("ProjectArn"))
         resources = [arn(f"project/{project}/dataset/{str(params.get('DatasetType', '*')).lower()}/*")]
-        source = get_path(params, "DatasetSource.DatasetArn")
-        if is_arn(source):  # copying a dataset reads its entries (a dependent action in the reference)
+        source = iam_targets.get_path(params, "DatasetSource.DatasetArn")
+        if iam_targets.is_arn(source):  # copying a dataset reads its entries (a dependent action in the reference)
             extra.append(Target("rekognition:ListDatasetEntries", str(source)))
     elif operation == "DistributeDatasetEntries":
-        resources = [str(d.get("Arn")) for d in params.get("Datasets") or [] if is_arn(d.get("Arn"))] or ["*"]
-    elif operation in _REKOGNITION_BY_ARN and is_arn(params.get(_REKOGNITION_BY_ARN[operation])):
+        resources = [str(d.get("Arn")) for d in params.get("Datasets") or [] if iam_targets.is_arn(d.get("Arn"))] or [
+            "*"
+        ]
+    elif operation in _REKOGNITION_BY_ARN and iam_targets.is_arn(params.get(_REKOGNITION_BY_ARN[operation])):
         resources = [str(params[_REKOGNITION_BY_ARN[operation]])]
     else:
         # Image and video analysis, face liveness, media analysis jobs and the List/Describe calls without
         # a named resource: the reference lists no resource type for them.
         resources = ["*"]
-    context = tag_context(params) if operation.startswith("Create") else {}
+    context = iam_targets.tag_context(params) if operation.startswith("Create") else {}
     out = [Target(action, r, context) for r in resources]
     if operation == "CopyProjectVersion":
         # Copying creates a project version in the destination project: rekognition:CreateProjectVersion too.
@@ -92,17 +85,22 @@ def rekognition_targets(operation: str, params: Mapping[str, Any], region: str, 
             Target("rekognition:CreateProjectVersion", arn(f"project/{project}/version/{params.get('VersionName')}/*"))
         )
     out.extend(extra)
-    out.extend(tag_on_create_targets(f"{PREFIX}:TagResource", operation, params, resources))
-    out.extend(pass_role_targets(params, account, PASSED_TO))  # stream processors, video SNS channels
+    out.extend(iam_targets.tag_on_create_targets(f"{PREFIX}:TagResource", operation, params, resources))
+    out.extend(iam_targets.pass_role_targets(params, account, PASSED_TO))  # stream processors, video SNS channels
     # Rekognition reads images, videos and manifests, and writes training and media-analysis output, as the
     # caller (https://docs.aws.amazon.com/rekognition/latest/dg/images-s3.html; Custom Labels' and
     # StartMediaAnalysisJob's setup pages ask for s3:GetObject/s3:PutObject on the caller).
-    out.extend(s3_objects(params))
+    out.extend(iam_targets.s3_objects(params))
     if operation in ("CreateProjectVersion", "CopyProjectVersion", "StartMediaAnalysisJob"):
-        out.extend(s3_write(get_path(params, "OutputConfig.S3Bucket"), get_path(params, "OutputConfig.S3KeyPrefix")))
+        out.extend(
+            iam_targets.s3_write(
+                iam_targets.get_path(params, "OutputConfig.S3Bucket"),
+                iam_targets.get_path(params, "OutputConfig.S3KeyPrefix"),
+            )
+        )
     elif operation == "CreateFaceLivenessSession":
-        output = get_path(params, "Settings.OutputConfig") or {}
-        out.extend(s3_write(output.get("S3Bucket"), output.get("S3KeyPrefix")))
+        output = iam_targets.get_path(params, "Settings.OutputConfig") or {}
+        out.extend(iam_targets.s3_write(output.get("S3Bucket"), output.get("S3KeyPrefix")))
     return out
 
 

@@ -10,16 +10,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from localcloud.iam_targets import (
-    Target,
-    is_arn,
-    operation_noun,
-    pass_role_targets,
-    service_arn,
-    shorter_nouns,
-    tag_context,
-    tag_on_create_targets,
-)
+from localcloud import iam_targets
+from localcloud.iam_targets import Target
 
 PREFIX = "sagemaker"  # the action prefix
 PASSED_TO = "sagemaker.amazonaws.com"  # the principal that roles handed to this service are passed to
@@ -152,7 +144,7 @@ def _fill(template: str, params: Mapping[str, Any], optional: frozenset[str] = f
                 values[member] = "*"
                 continue
             return None
-        if is_arn(value):
+        if iam_targets.is_arn(value):
             return str(value)
         if member in _SAGEMAKER_ASSIGNED_ID:
             values[member] = "*"
@@ -163,18 +155,22 @@ def _fill(template: str, params: Mapping[str, Any], optional: frozenset[str] = f
 
 def _sagemaker_resources(operation: str, params: Mapping[str, Any], region: str, account: str) -> list[str]:
     def full(resource: str) -> str:
-        return resource if is_arn(resource) else service_arn("sagemaker", region, account, resource)
+        return (
+            resource
+            if iam_targets.is_arn(resource)
+            else iam_targets.service_arn("sagemaker", region, account, resource)
+        )
 
     if operation in _SAGEMAKER_OPERATIONS:
         filled = [_fill(t, params) for t in _SAGEMAKER_OPERATIONS[operation]]
         return [full(r) for r in filled if r] or ["*"]
     if operation == "BatchDescribeModelPackage":
-        return [str(a) for a in params.get("ModelPackageArnList") or [] if is_arn(a)] or ["*"]
+        return [str(a) for a in params.get("ModelPackageArnList") or [] if iam_targets.is_arn(a)] or ["*"]
     if operation == "CreateModelPackage" and not params.get("ModelPackageName"):
         # A versioned package: model-package/<group>/<version>, the version assigned by the call.
         group = params.get("ModelPackageGroupName")
         if group:
-            return [str(group) if is_arn(group) else full(f"model-package/{str(group).lower()}/*")]
+            return [str(group) if iam_targets.is_arn(group) else full(f"model-package/{str(group).lower()}/*")]
     if operation == "CreateApp" or operation in ("DescribeApp", "DeleteApp"):
         owner = params.get("UserProfileName") or params.get("SpaceName") or "*"
         filled = _fill("app/{DomainId}/{owner}/{AppType}/{AppName}", {**params, "owner": owner})
@@ -182,8 +178,8 @@ def _sagemaker_resources(operation: str, params: Mapping[str, Any], region: str,
     if operation.startswith("List") or operation in ("Search", "GetSearchSuggestions", "QueryLineage"):
         # Listing and searching support no resource-level permission (the reference lists no resource type).
         return ["*"]
-    noun = operation_noun(operation)
-    for candidate in shorter_nouns(noun):
+    noun = iam_targets.operation_noun(operation)
+    for candidate in iam_targets.shorter_nouns(noun):
         template = _SAGEMAKER_TYPES.get(candidate)
         if template is None:
             continue
@@ -193,29 +189,29 @@ def _sagemaker_resources(operation: str, params: Mapping[str, Any], region: str,
             return [full(filled)]
         # Named by ARN instead (ArtifactArn, ClusterArn, PipelineArn, ModelPackageArn...).
         by_arn = params.get(f"{candidate}Arn")
-        if is_arn(by_arn):
+        if iam_targets.is_arn(by_arn):
             return [str(by_arn)]
     # Resources known only by an ARN member (DescribeArtifact, DescribeSubscribedWorkteam, the MLflow app and
     # partner app calls...).
     for key in (f"{noun}Arn", "Arn", "ResourceArn"):
-        if is_arn(params.get(key)):
+        if iam_targets.is_arn(params.get(key)):
             return [str(params[key])]
     for key, value in params.items():
-        if key.endswith("Arn") and is_arn(value) and not key.endswith("RoleArn"):
+        if key.endswith("Arn") and iam_targets.is_arn(value) and not key.endswith("RoleArn"):
             return [str(value)]
     return ["*"]
 
 
 def sagemaker_targets(operation: str, params: Mapping[str, Any], region: str, account: str) -> list[Target]:
     resources = _sagemaker_resources(operation, params, region, account)
-    context = tag_context(params) if operation.startswith("Create") else {}
+    context = iam_targets.tag_context(params) if operation.startswith("Create") else {}
     out = [Target(f"sagemaker:{operation}", r, context) for r in resources]
     if operation.startswith("Create"):
-        out.extend(tag_on_create_targets("sagemaker:AddTags", operation, params, resources))
+        out.extend(iam_targets.tag_on_create_targets("sagemaker:AddTags", operation, params, resources))
     # Every role a request hands SageMaker (RoleArn, ExecutionRoleArn, a domain's ExecutionRole, a tuning
     # job's TrainingJobDefinition.RoleArn...) needs iam:PassRole, documented per Create* in the SageMaker
     # developer guide ("SageMaker Roles: passing roles").
-    out.extend(pass_role_targets(params, account, PASSED_TO))
+    out.extend(iam_targets.pass_role_targets(params, account, PASSED_TO))
     return out
 
 
