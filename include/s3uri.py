@@ -42,16 +42,15 @@ def parse(uri: str, *, allow_empty_key: bool = False, schemes: tuple[str, ...] =
 
 
 def join(bucket: str, *parts: str) -> str:
-    """``join("b", "datasets/", "v1", "manifest.jsonl")`` -> ``"s3://b/datasets/v1/manifest.jsonl"``.
+    """``join("b", "datasets", "v1", "manifest.jsonl")`` -> ``"s3://b/datasets/v1/manifest.jsonl"``.
 
-    Parts are joined with single slashes and empty parts dropped; a trailing ``/`` on the last part is kept, so a
-    prefix stays a prefix. ``join("b")`` is the bucket's root, ``s3://b/``.
+    The parts are joined with ``/`` exactly as given: no slash is stripped and no empty part dropped, because an S3
+    key is any string (``/a``, ``a//b`` and ``a/`` are three other objects than ``a``), and a URI must name the key
+    the data was written under. ``join("b", key)`` is ``s3://b/<key>`` for every key, so ``parse`` gives it back.
     """
     if not bucket or "/" in bucket:
         raise ValueError(f"not a bucket name: {bucket!r}")
-    inner = [p.strip("/") for p in parts if p.strip("/")]
-    trailing = "/" if parts and parts[-1].endswith("/") and inner else ""
-    return f"s3://{bucket}/" + "/".join(inner) + trailing
+    return f"s3://{bucket}/" + "/".join(parts)
 
 
 def parent(uri: str) -> str:

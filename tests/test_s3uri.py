@@ -47,13 +47,21 @@ def test_parse_prefixes_and_s3a_on_request() -> None:
 
 
 def test_join_builds_what_parse_reads() -> None:
-    assert s3uri.join("b", "datasets/", "/v1", "manifest.jsonl") == "s3://b/datasets/v1/manifest.jsonl"
+    assert s3uri.join("b", "datasets", "v1", "manifest.jsonl") == "s3://b/datasets/v1/manifest.jsonl"
     assert s3uri.join("b", "photos/") == "s3://b/photos/"
-    assert s3uri.join("b", "", "k") == "s3://b/k"
     assert s3uri.join("b") == "s3://b/"
-    assert s3uri.parse(s3uri.join("b", "a", "c.png")) == ("b", "a/c.png")
     with pytest.raises(ValueError, match="bucket"):
         s3uri.join("b/k", "x")
+
+
+@pytest.mark.parametrize("key", ["a/c.png", "/a", "a//b", "a/", "a b+%2F", "dir/./x", "é/ü.png"])
+def test_join_keeps_every_key_as_written(key: str) -> None:
+    # A key is any string: a URI that dropped a slash would name another object than the one written.
+    assert s3uri.join("b", key) == f"s3://b/{key}"
+    assert s3uri.parse(s3uri.join("b", key)) == ("b", key)
+    head, _, tail = key.rpartition("/")
+    if head:
+        assert s3uri.join("b", head, tail) == f"s3://b/{key}"
 
 
 def test_parent() -> None:

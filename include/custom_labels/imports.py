@@ -257,7 +257,10 @@ class _ImageIndex:
 
     def _exact(self, ref: str, label_dir: str) -> str | None:
         if s3uri.is_s3(ref):
-            bucket, key = s3uri.parse(ref, allow_empty_key=True)
+            try:
+                bucket, key = s3uri.parse(ref, allow_empty_key=True)
+            except ValueError:  # s3:///a.jpg names no bucket: no image of ours, for this entry alone
+                return None
             return key if bucket == self.bucket and key in self.keys else None
         for base in (label_dir, self.prefix):
             key = posixpath.normpath(posixpath.join(base, ref.lstrip("/")))
@@ -307,7 +310,11 @@ def _folder(key: str) -> str:
 
 
 def _read_groundtruth_line(entry: _Entry, raw: str) -> None:
-    line = read_labelled_line(raw)
+    try:
+        line = read_labelled_line(raw)
+    except MalformedLabels as exc:
+        entry.reference = exc.source_ref  # a rejected entry still claims its photo
+        raise
     entry.reference, entry.stated_size, entry.human_annotated = line.source_ref, line.stated_size, line.human_annotated
     entry.boxes += [
         _RawBox(box.label, box.left, box.top, box.left + box.width, box.top + box.height, box.confidence)

@@ -219,7 +219,12 @@ def image_labels(text: str, attribute: str = DEFAULT_ATTRIBUTE) -> dict[str, lis
 
 # -- lines of unknown origin ------------------------------------------------------------------------------------
 class MalformedLabels(ValueError):
-    """Labels that cannot be read; the message says what is wrong, for the person who wrote them."""
+    """Labels that cannot be read; the message says what is wrong, for the person who wrote them.
+
+    ``source_ref`` is the line's image when it could be read before the problem, so that a caller can still tie the
+    rejected labels to their image (a photo with rejected labels is not an unlabelled photo)."""
+
+    source_ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -257,6 +262,14 @@ def read_labelled_line(raw: str) -> LabelledLine:
     if not isinstance(line, dict):
         raise MalformedLabels("a manifest line must be a JSON object")
     result = LabelledLine(_need(line.get("source-ref"), str, "source-ref"))
+    try:
+        return _read_labels(line, result)
+    except MalformedLabels as exc:
+        exc.source_ref = result.source_ref
+        raise
+
+
+def _read_labels(line: dict[str, Any], result: LabelledLine) -> LabelledLine:
     attribute = _detection_attribute(line)
     label, meta = line[attribute], line[f"{attribute}-metadata"]
     if not isinstance(label, dict):

@@ -414,3 +414,31 @@ def test_bad_arguments_fail_before_any_s3_work():
         import_labels(None, "s3://b/p/", "s3://b/o.manifest", job_name=JOB, creation_date="yesterday")
     with pytest.raises(ValueError, match="distinct"):
         import_labels(None, "s3://b/p/", "s3://b/o", job_name=JOB, creation_date=DATE, class_names=["a", "a"])
+
+
+def test_a_rejected_line_still_claims_its_photo_and_a_bucketless_ref_rejects_only_its_line(s3, bucket):
+    unnamed = json.loads(gt_line(f"s3://{bucket}/photos/c.png", [(0, "gear", 5, 6, 70, 80)]))
+    unnamed["my-job-metadata"]["class-map"] = {"9": "gear"}  # class_id 0 has no name
+    put(
+        s3,
+        bucket,
+        {
+            "photos/a.png": png(),
+            "photos/b.png": png(),
+            "photos/c.png": png(),
+            "photos/labels.jsonl": "\n".join(
+                [
+                    gt_line(f"s3://{bucket}/photos/a.png", [(0, "gear", 5, 6, 70, 80)]),
+                    json.dumps(unnamed),
+                    gt_line("s3:///b.png", [(0, "gear", 5, 6, 70, 80)]),
+                ]
+            ),
+        },
+    )
+    summary = run(s3, bucket, max_rejected_fraction=1.0)
+    why = reasons(summary)
+    assert "has no name in the class-map" in why["photos/labels.jsonl line 2"]
+    # The bucketless ref names no image of ours exactly, so b.png is found by its file name, as any foreign ref is.
+    assert (summary["imported"], len(summary["rejected"]), summary["matched_by_file_name"]) == (2, 1, 1)
+    # c.png has labels (rejected ones), so it is not an unlabelled photo.
+    assert summary["unreferenced_images"] == []
