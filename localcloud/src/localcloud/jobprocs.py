@@ -14,18 +14,15 @@ from urllib.parse import urlsplit
 
 from localcloud.core import DEFAULT_PORT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
 
 def start(module: str, job_dir: Path, log_name: str) -> subprocess.Popen:
-    """Start ``module`` on ``job_dir``; its output is appended to ``job_dir/log_name``."""
+    """Start ``module`` (one of localcloud's, importable wherever localcloud is installed) on ``job_dir``, in that
+    directory; its output is appended to ``job_dir/log_name``."""
     log = open(job_dir / log_name, "ab")  # noqa: SIM115 - owned by the child from here on
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     try:
         return subprocess.Popen(
             [sys.executable, "-m", module, str(job_dir)],
-            cwd=PROJECT_ROOT,
-            env=env,
+            cwd=job_dir,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

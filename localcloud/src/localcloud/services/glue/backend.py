@@ -189,8 +189,9 @@ def script_environment(
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
         PYTHONUNBUFFERED="1",
     )
-    # The project's own packages (include.*) import as they do in DAGs.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(jobprocs.PROJECT_ROOT), base.get("PYTHONPATH")) if p)
+    # A Glue Python shell script sees its own file and the runtime's libraries, not the code of whoever deployed
+    # it (that would come through --extra-py-files): no search path is inherited from the server.
+    env.pop("PYTHONPATH", None)
     return env
 
 
