@@ -55,7 +55,7 @@ ENV PYOPENGL_PLATFORM=egl \
 
 # localcloud, the AWS-compatible endpoint with its engines (torch, rapidocr, scikit-learn/xgboost; Spark for EMR
 # Serverless runs), for teams that want the offline cloud in docker compose or CI. It shares nothing with the Airflow
-# image but the constraints file. Point aws_default's endpoint_url at http://<service>:4566.
+# image but the constraints file.
 FROM python:3.11-slim-bookworm AS localcloud
 RUN set -eux; \
     apt-get update; \
@@ -67,9 +67,9 @@ RUN pip install --no-cache-dir '/opt/localcloud[emr,glue]' -c /tmp/constraints.t
 RUN useradd --create-home localcloud && mkdir /data && chown localcloud /data
 USER localcloud
 VOLUME /data
-EXPOSE 4566
-# The server refuses non-loopback binds (it holds local-only credentials); publish it through a loopback-bound
-# sidecar or run the DAGs' container in this one's network namespace.
+# The server binds loopback only (it holds local-only credentials and serves unsigned review pages), so nothing is
+# exposed: run the Airflow containers in this one's network namespace (compose: network_mode: "service:localcloud")
+# and point aws_default's endpoint_url at http://127.0.0.1:4566.
 ENTRYPOINT ["localcloud", "serve", "--data-dir", "/data"]
 
 

@@ -78,8 +78,8 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt constrai
 	@echo "==> pip install -r requirements-dev.txt -c constraints.txt"
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt -c constraints.txt
-	@echo "==> pip install -e './localcloud[emr,glue]' -c constraints.txt"
-	@$(BIN)/python -m pip install -q --disable-pip-version-check -e './localcloud[emr,glue]' -c constraints.txt
+	@echo "==> pip install -e './localcloud[emr,glue,test]' -c constraints.txt"
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e './localcloud[emr,glue,test]' -c constraints.txt
 	@$(MAKE) pip-check
 	@touch $@
 
@@ -99,7 +99,7 @@ pip-check:
 constraints: ## Refreeze constraints.txt from .venv
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
-	@$(BIN)/python -m pip install -q --disable-pip-version-check -e './localcloud[emr,glue]'
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e './localcloud[emr,glue,test]'
 	@{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e '; } > constraints.txt.new
 	@mv constraints.txt.new constraints.txt
 	@touch $(STAMP)
@@ -140,6 +140,7 @@ test: lint spark-jars ## lint, then the project's pytest suite and localcloud's
 	lc=0; (cd localcloud && env -u AIRFLOW_HOME -u PYTHONPATH pytest $(PYTEST_ARGS) tests) || lc=$$?; \
 	for code in $$rc $$lc; do if [[ $$code -eq 5 ]]; then echo "ERROR: pytest collected no tests"; exit 1; fi; done; \
 	if [[ $$rc -ne 0 ]]; then echo "FAILED: the project's suite (tests/) exited $$rc"; fi; \
+	if [[ $$lc -ne 0 ]]; then echo "FAILED: localcloud's suite (localcloud/tests/) exited $$lc"; fi; \
 	if [[ $$rc -ne 0 || $$lc -ne 0 ]]; then exit 1; fi
 
 demo: migrate spark-jars ## start localcloud, run the demo DAGs with `airflow dags test`, print artifacts

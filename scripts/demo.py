@@ -103,7 +103,7 @@ DEMO_DAGS: list[DemoDag] = [
         ledger=("bucket", "project_name"),
     ),
     # Generated sample scans (PDF and PNG, priorities p0-p2) -> Textract in localcloud -> rules -> workbooks. The
-    # demo runs without a person, so human review is off; see README for the review page.
+    # demo runs without a person, so human review is off; docs/documents.md says how to review in the page.
     DemoDag(
         dag_id="digitize_bank_statements",
         conf={

@@ -107,7 +107,7 @@ ROOT_ARN = f"arn:aws:iam::{ACCOUNT}:root"  # localcloud's admin credentials stan
 
 def assert_least_privilege(server: LocalCloudProcess, conn: dict, dag_id: str, sids: set[str] | None = None) -> None:
     """Every call the DAG made with its family role is allowed by the DAG's own statements, and every action those
-    statements grant was used (``include.iam.coverage``). ``sids``: only these statements, for a test that takes one
+    statements grant was used (``tests/iam/coverage.py``). ``sids``: only these statements, for a test that takes one
     of the DAG's paths (the lakehouse's engines)."""
     from include.iam import policies, roles
     from localcloud.iam_policy import read_audit_log

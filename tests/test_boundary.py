@@ -3,8 +3,9 @@ runtime code (dags/, plugins/, include/, scripts/) imports nothing of localcloud
 localcloud's public API only: start it as a process (``localcloud.process``), evaluate policies against its audit
 log (``localcloud.iam_policy``), or call an engine (``localcloud.engines``).
 
-The scan reads every Python file's imports with ``ast`` (plain and relative imports, ``importlib.import_module``,
-``__import__`` and ``pytest.importorskip`` with a literal name), so a new violation anywhere fails this test."""
+The scan reads every Python file's imports with ``ast`` (``import``, ``from ... import``, and
+``importlib.import_module``, ``__import__`` and ``pytest.importorskip`` with a literal name), so a new violation
+anywhere fails this test. Relative imports stay inside their own package, so they cannot cross the line."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Smoke test of the AWS plumbing: stock Amazon-provider operators against ``aws_default``.
 
-Offline, ``aws_default`` points at localcloud (see README "Offline mode"); in prod the same DAG runs against AWS.
+Offline, ``aws_default`` points at localcloud (docs/offline.md); in prod the same DAG runs against AWS.
 """
 
 from __future__ import annotations

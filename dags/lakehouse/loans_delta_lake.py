@@ -45,7 +45,7 @@ Curates Lending Club loans into a Delta table with Spark (`include/spark_jobs/lo
 Every step returns its table version (XCom) and the next step refuses to run if anyone else committed since. Each
 commit's `userMetadata` names this DAG run, so a rerun is recognised and changes nothing.
 
-Engine: `spark_default` (`local[*]` by default; any standalone, YARN or Kubernetes master: see the README), or EMR
+Engine: `spark_default` (`local[*]` by default; any standalone, YARN or Kubernetes master: docs/lakehouse.md), or EMR
 Serverless when the deployment sets `LAKEHOUSE_SPARK_ENGINE=emr-serverless`.
 """
 

@@ -144,7 +144,7 @@ class DeltaEmrServerlessOperator(EmrServerlessStartJobOperator):
     """The same step on an EMR Serverless application; returns the step's result as XCom.
 
     :param entry_point: S3 URI of loans_delta.py (the DAG uploads it).
-    :param spark_conf: extra ``--conf`` for spark-submit (on EMR, Delta comes with the release: see the README).
+    :param spark_conf: extra ``--conf`` for spark-submit (on EMR, Delta comes with the release: docs/lakehouse.md).
     """
 
     template_fields: Sequence[str] = (
