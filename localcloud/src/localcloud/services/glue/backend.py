@@ -577,7 +577,16 @@ class GlueBackend:
                     "SELECT state, pid, script FROM job_runs WHERE run_id = ? AND job_name = ? AND region = ?",
                     (run_id, name, ctx.region),
                 ).fetchone()
-                if row is not None and row["state"] in ("STARTING", "RUNNING"):
+                if row is not None and row["state"] == "STARTING":
+                    # Nothing runs yet, so the run is over now, whatever its supervisor is still doing: it may be
+                    # queued behind busy workers or fetching the script, and when it tries to move the run to
+                    # RUNNING it finds it STOPPED and kills what it started.
+                    now = time.time()
+                    db.execute(
+                        "UPDATE job_runs SET state = 'STOPPED', updated = ?, completed = ?, pid = NULL WHERE run_id = ?",
+                        (now, now, run_id),
+                    )
+                elif row is not None and row["state"] == "RUNNING":
                     db.execute(
                         "UPDATE job_runs SET state = 'STOPPING', updated = ? WHERE run_id = ?", (time.time(), run_id)
                     )
