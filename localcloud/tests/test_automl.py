@@ -180,7 +180,10 @@ def test_runtime_budget_and_stop(churn_csv, tmp_path):
     result = run(spec, tmp_path / "timed")
     assert result["secondary_status"] == "MaxAutoMLJobRuntimeReached"
     assert 3 <= len(result["candidates"]) < 250
-    assert result["elapsed_seconds"] < 6
+    # The budget may be overrun by at most the candidate in flight (plus scoring and saving): measured against the
+    # slowest candidate of this run, so that a loaded machine does not fail it and a job that ignores the budget does.
+    slowest = max(c["TrainingSeconds"] for c in result["candidates"])
+    assert result["elapsed_seconds"] < 3 + slowest + 2
 
     def stop_after_first(status: str, info: dict) -> None:
         if info.get("event") == "candidate":
