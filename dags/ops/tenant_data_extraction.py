@@ -17,7 +17,8 @@ DOC_MD = """
 ### tenant_data_extraction
 
 Requests are items in the `requests_table` DynamoDB table: `request_id`, `tenant`, `tables`, `masking`
-(`{table: {column: rule}}`, rules `hash`, `redact`, `last4`, `email_domain`, `year`) and `status`. Submit one with
+(`{table: {column: rule}}`, rules `hash` (HMAC-SHA256 under a per-tenant key derived from the Airflow Variable
+`tenant_masking_secret`), `redact`, `last4`, `email_domain`, `year`) and `status`. Submit one with
 `include.ops.tenants.requests.submit`; onboard a tenant (bucket `tenant-<t>-exports`, role
 `tenant-<t>-extraction`) with `python -m include.ops.tenants.provision <t> --artifacts-bucket <bucket>`.
 
@@ -59,8 +60,10 @@ Cross-tenant access is impossible by construction: each job only ever holds its 
 def tenant_data_extraction():
     @task
     def find_pending(params=None, dag_run=None) -> list[dict]:
-        from include.ops.tenants.extraction import plan
+        from include.ops.tenants.extraction import masking_master_key, plan
 
+        # Before any request is taken: a deployment without a masking key fails here, naming the Variable to set.
+        masking_master_key(AWS_CONN_ID, may_generate=True)
         return plan(dynamodb_client(), params["requests_table"], dag_run.run_id, params["max_requests"])
 
     @task_group
@@ -69,12 +72,17 @@ def tenant_data_extraction():
         def scope(request: dict, params=None, dag_run=None) -> dict:
             import os
 
-            from include.ops.tenants import extraction
+            from airflow.sdk.log import mask_secret
+
+            from include.ops.tenants import extraction, masking
 
             replica = params["replica_uri"] or os.environ.get("TENANT_REPLICA_URI", "")
             if not replica:
                 raise ValueError("no replica: set the replica_uri param or TENANT_REPLICA_URI")
-            return extraction.scope(**_per_request(request, params, dag_run), replica_uri=replica)
+            # The master key stays in this worker; the tenant's job gets only its tenant's key (masking.py says why).
+            key = masking.tenant_key(extraction.masking_master_key(AWS_CONN_ID), request["tenant"])
+            mask_secret(key)
+            return extraction.scope(**_per_request(request, params, dag_run), replica_uri=replica, masking_key=key)
 
         job = scope(request)
         extract = GlueJobOperator(

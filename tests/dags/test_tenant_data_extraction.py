@@ -3,6 +3,7 @@ run as the tenant's role, Parquet in each tenant's bucket; and the cross-tenant 
 
 from __future__ import annotations
 
+import hmac
 import io
 import json
 import sqlite3
@@ -12,10 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
 
-from include.ops.tenants import provision, replica, requests
+from include.ops.tenants import masking, provision, replica, requests
 from include.ops.tenants.extraction import job_name, tenant_session
 from tests.conftest import assert_least_privilege, point_aws_default, running_localcloud
 from tests.dags.conftest import task_states
+from tests.ops.test_tenant_extraction import _dictionary_attack, _tenant_readable
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -103,6 +105,29 @@ def test_extracts_each_tenant_into_its_own_bucket_and_reruns_duplicate_nothing(c
     for c in customers:
         email, iban = raw[c["customer_id"]]
         assert c["email"] == "***@acme.example" != email and c["phone"] is None and c["iban"][-4:] == iban[-4:]
+    # A fresh install has no masking key: the run generated one into the Airflow Variable (localcloud is an emulator),
+    # and acme's names are HMACs under acme's key derived from it.
+    from airflow.models import Variable
+
+    master = Variable.get(masking.MASTER_KEY_VARIABLE)
+    acme_key = bytes.fromhex(masking.tenant_key(master, "acme"))
+    with sqlite3.connect(world["replica"]) as db:
+        names = dict(db.execute("SELECT customer_id, name FROM customers WHERE tenant_id='acme'"))
+    assert all(
+        c["name"] == hmac.new(acme_key, names[c["customer_id"]].encode(), "sha256").hexdigest() for c in customers
+    )
+    # acme, holding its bucket and its role, cannot reverse them by dictionary, and finds no key anywhere it can read.
+    acme_manifest = json.loads(
+        s3.get_object(Bucket="tenant-acme-exports", Key="extractions/req-acme/_manifest.json")["Body"].read()
+    )
+    candidates = {f"{first} {last}" for first in replica._FIRST for last in replica._LAST}
+    assert set(names.values()) <= candidates
+    readable = _tenant_readable("acme", acme_manifest) | {"req-acme", world["roles"]["acme"]}
+    assert _dictionary_attack({c["name"] for c in customers}, candidates, readable) == {}
+    acme_s3 = _tenant_s3(cloud, "acme")
+    for o in acme_s3.list_objects_v2(Bucket="tenant-acme-exports", Prefix="extractions/").get("Contents", []):
+        body = acme_s3.get_object(Bucket="tenant-acme-exports", Key=o["Key"])["Body"].read()
+        assert acme_key.hex().encode() not in body and master.encode() not in body and acme_key not in body
     orders = _read_parquet(s3, "tenant-globex-exports", "extractions/req-globex/orders.parquet")
     assert len(orders) == counts["globex"]["orders"] and {o["tenant_id"] for o in orders} == {"globex"}
     manifest = json.loads(
@@ -172,7 +197,7 @@ def _objects(s3) -> dict[str, dict]:
     return out
 
 
-def _tenant_s3(cloud, tenant: str, external_id: str | None = None):
+def _tenant_s3(cloud, tenant: str, external_id: str | None = None, service: str = "s3"):
     sts = cloud.client("sts")
     if external_id is None:
         creds, arn = tenant_session(sts, tenant, ACCOUNT, "cross-tenant-test")
@@ -190,7 +215,7 @@ def _tenant_s3(cloud, tenant: str, external_id: str | None = None):
         }
     import boto3
 
-    return boto3.session.Session(region_name="us-east-1", **creds).client("s3", endpoint_url=cloud.endpoint)
+    return boto3.session.Session(region_name="us-east-1", **creds).client(service, endpoint_url=cloud.endpoint)
 
 
 def test_cross_tenant_access_is_denied(cloud, world):
@@ -209,6 +234,12 @@ def test_cross_tenant_access_is_denied(cloud, world):
         with pytest.raises(ClientError) as denied:
             attempt()
         assert denied.value.response["Error"]["Code"] == "AccessDenied", what
+    # The job's arguments carry the tenant's masking key: the tenant's role cannot read them.
+    glue = _tenant_s3(cloud, "acme", service="glue")
+    for call in (lambda: glue.get_job_runs(JobName=job_name("acme")), lambda: glue.get_job(JobName=job_name("acme"))):
+        with pytest.raises(ClientError) as denied:
+            call()
+        assert denied.value.response["Error"]["Code"] in ("AccessDenied", "AccessDeniedException")
     # Another tenant's role cannot even be assumed with this tenant's external id.
     with pytest.raises(ClientError) as denied:
         _tenant_s3(cloud, "globex", external_id=provision.external_id("acme"))

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 
 from include.connections import AWS_CONN_ID, client, dynamodb_client
-from include.ops.tenants import provision, requests
+from include.ops.tenants import masking, provision, requests
 from include.ops.tenants.glue_extract import MANIFEST, ExtractionError, validate_request
 
 log = logging.getLogger(__name__)
@@ -74,9 +74,11 @@ def tenant_session(sts: Any, tenant: str, account: str, run_id: str) -> tuple[di
     }, answer["AssumedRoleUser"]["Arn"]
 
 
-def scope(clients: Clients, *, table: str, request: dict[str, Any], run_id: str, replica_uri: str) -> dict[str, Any]:
+def scope(
+    clients: Clients, *, table: str, request: dict[str, Any], run_id: str, replica_uri: str, masking_key: str
+) -> dict[str, Any]:
     """Take the request for this run, check the tenant's role works on the tenant's own prefix, and return the
-    Glue job's settings."""
+    Glue job's settings. ``masking_key`` is the tenant's HMAC key for the ``hash`` rule (``masking.tenant_key``)."""
     request_id, tenant = request["request_id"], request["tenant"]
     if not requests.claim(clients.ddb, table, request_id, run_id):
         raise RuntimeError(f"request {request_id} is no longer pending for run {run_id}; another run took it")
@@ -102,6 +104,9 @@ def scope(clients: Clients, *, table: str, request: dict[str, Any], run_id: str,
             "--masking": json.dumps(request.get("masking") or {}, sort_keys=True),
             "--replica": replica_uri,
             "--output": output_uri(tenant, request_id),
+            # Readable by whoever may GetJobRun this job (the DAG's role), never by the tenant's role, which has no
+            # Glue permission; see masking.py for why the job gets its tenant's key rather than reading a secret.
+            masking.JOB_ARGUMENT: masking_key,
         },
     }
 
@@ -165,6 +170,20 @@ def client_factory(
         return session.client(service, endpoint_url=endpoint_of(service))
 
     return make
+
+
+def masking_master_key(conn_id: str = AWS_CONN_ID, *, may_generate: bool = False) -> str:
+    """The master key of the ``hash`` masking, from the Airflow Variable ``masking.MASTER_KEY_VARIABLE``.
+
+    With ``may_generate``, and only while the connection points at an emulator (an ``endpoint_url`` for Glue, as
+    offline), a missing key is generated once into the Variable so that a fresh install works; against AWS a missing
+    key fails the run with the Variable's name. Call it with ``may_generate`` from one task before the mapped ones, so
+    that parallel tasks never generate two different keys."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+    from airflow.sdk import Variable
+
+    emulated = AwsBaseHook(aws_conn_id=conn_id).conn_config.get_service_endpoint_url("glue") is not None
+    return masking.master_key(Variable.get, Variable.set if may_generate and emulated else None)
 
 
 def connection_clients(conn_id: str = AWS_CONN_ID) -> Clients:

@@ -5,7 +5,8 @@ replica is opened read-only. This file is self-contained (standard library, boto
 on its own, without this project on the path; the DAG imports it only to validate requests with the same rules.
 
 Arguments (Glue passes ``--name value``): ``--tenant``, ``--request_id``, ``--tables`` (JSON list),
-``--masking`` (JSON ``{table: {column: rule}}``), ``--replica`` (``sqlite:////abs/path.db``), ``--output``
+``--masking`` (JSON ``{table: {column: rule}}``), ``--masking_secret`` (the tenant's HMAC key for ``hash``, hex; see
+``masking.py``), ``--replica`` (``sqlite:////abs/path.db``), ``--output``
 (``s3://bucket/prefix/``). Writes ``<output><table>.parquet`` per table, then ``<output>_manifest.json`` last:
 a manifest means a complete extract.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import hmac
 import json
 import re
 import sqlite3
@@ -35,21 +37,26 @@ class ExtractionError(ValueError):
     """A request this job refuses, with the reason the requester sees."""
 
 
-def _hash(tenant: str) -> Callable[[Any], Any]:
-    # Salted with the tenant so pseudonyms join within one tenant's extracts but never across tenants.
+def _hash(key: bytes) -> Callable[[Any], Any]:
+    # HMAC under the tenant's key, which the tenant cannot read: the tenant cannot hash candidate values to reverse a
+    # pseudonym (an unkeyed hash of a 4-digit code or a name falls to a dictionary). The key is per tenant, so
+    # pseudonyms join within one tenant's extracts but never across tenants.
+    if not key:
+        raise ExtractionError("the hash masking rule needs the job argument --masking_secret (the tenant's key)")
+
     def mask(value: Any) -> Any:
         if value is None:
             return None
-        return hashlib.sha256(f"{tenant}:{value}".encode()).hexdigest()[:24]
+        return hmac.new(key, str(value).encode(), hashlib.sha256).hexdigest()
 
     return mask
 
 
-def _redact(_tenant: str) -> Callable[[Any], Any]:
+def _redact(_key: bytes) -> Callable[[Any], Any]:
     return lambda value: None
 
 
-def _last4(_tenant: str) -> Callable[[Any], Any]:
+def _last4(_key: bytes) -> Callable[[Any], Any]:
     def mask(value: Any) -> Any:
         if value is None:
             return None
@@ -59,7 +66,7 @@ def _last4(_tenant: str) -> Callable[[Any], Any]:
     return mask
 
 
-def _email_domain(_tenant: str) -> Callable[[Any], Any]:
+def _email_domain(_key: bytes) -> Callable[[Any], Any]:
     def mask(value: Any) -> Any:
         if value is None:
             return None
@@ -69,7 +76,7 @@ def _email_domain(_tenant: str) -> Callable[[Any], Any]:
     return mask
 
 
-def _year(_tenant: str) -> Callable[[Any], Any]:
+def _year(_key: bytes) -> Callable[[Any], Any]:
     def mask(value: Any) -> Any:
         if value is None:
             return None
@@ -79,8 +86,8 @@ def _year(_tenant: str) -> Callable[[Any], Any]:
     return mask
 
 
-# rule name -> factory(tenant) -> mask(value). Masked columns are written as strings (or null).
-RULES: dict[str, Callable[[str], Callable[[Any], Any]]] = {
+# rule name -> factory(tenant's masking key) -> mask(value). Masked columns are written as strings (or null).
+RULES: dict[str, Callable[[bytes], Callable[[Any], Any]]] = {
     "hash": _hash,
     "redact": _redact,
     "last4": _last4,
@@ -183,9 +190,11 @@ def _batches(db: sqlite3.Connection, table: str, columns: list[str], tenant: str
 
 
 def extract_table(
-    db: sqlite3.Connection, table: str, tenant: str, masking: Mapping[str, str], out_path: Path
+    db: sqlite3.Connection, table: str, tenant: str, masking: Mapping[str, str], out_path: Path, key: bytes = b""
 ) -> dict[str, Any]:
-    """Write one table's tenant rows to ``out_path`` (Parquet); the counts, columns and digest."""
+    """Write one table's tenant rows to ``out_path`` (Parquet); the counts, columns and digest.
+
+    ``key`` is the tenant's masking key, which the ``hash`` rule needs."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -194,7 +203,7 @@ def extract_table(
     unknown = sorted(set(masking) - set(columns))
     if unknown:
         raise ExtractionError(f"masking names columns {unknown} that {table!r} does not have")
-    masks = {c: RULES[rule](tenant) for c, rule in masking.items()}
+    masks = {c: RULES[rule](key) for c, rule in masking.items()}
     schema = pa.schema([(c, pa.string() if c in masks else _arrow_type(declared[c])) for c in columns])
     rows = 0
     with pq.ParquetWriter(out_path, schema) as writer:
@@ -232,9 +241,19 @@ def split_s3(uri: str) -> tuple[str, str]:
     return parsed.netloc, prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
 
+def masking_key(text: str) -> bytes:
+    """The tenant's key from its hex argument (empty: none, and the ``hash`` rule refuses to run)."""
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        # Never echo the argument: it is a secret, and the error message reaches the request item.
+        raise ExtractionError("--masking_secret is not a hex key") from None
+
+
 def run(args: argparse.Namespace, s3: Any) -> dict[str, Any]:
     tables, masking = validate_request(args.tenant, json.loads(args.tables), json.loads(args.masking or "{}"))
     bucket, prefix = split_s3(args.output)
+    hmac_key = masking_key(args.masking_secret)
     db = open_replica(args.replica)
     try:
         for table in tables:  # every table is checked before anything is written
@@ -243,7 +262,7 @@ def run(args: argparse.Namespace, s3: Any) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp:
             for table in tables:
                 path = Path(tmp) / f"{table}.parquet"
-                info = extract_table(db, table, args.tenant, masking.get(table, {}), path)
+                info = extract_table(db, table, args.tenant, masking.get(table, {}), path, hmac_key)
                 key = f"{prefix}{table}.parquet"
                 s3.upload_file(str(path), bucket, key)
                 outputs.append({**info, "uri": f"s3://{bucket}/{key}"})
@@ -270,6 +289,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for name in ("JOB_NAME", "JOB_RUN_ID", "tenant", "request_id", "tables", "replica", "output"):
         parser.add_argument(f"--{name}", required=name not in ("JOB_NAME", "JOB_RUN_ID"), default="")
     parser.add_argument("--masking", default="{}")
+    parser.add_argument("--masking_secret", default="")
     # Glue adds its own arguments (and Airflow its task UUID); ignore what this job does not use.
     args, _ = parser.parse_known_args(argv)
     return args
