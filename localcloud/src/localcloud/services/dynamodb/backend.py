@@ -1,17 +1,21 @@
 """DynamoDB on SQLite: table definitions and items (as JSON) in ``dynamodb.sqlite``, scoped by region.
 
-Items are keyed by their encoded partition and sort key; Query and Scan load the candidate items and
-sort, filter and page them in Python, which is plenty for local volumes. One connection serves every
-thread behind a lock, and each write runs in a single transaction under it, so a conditional write's
-read-check-write cannot interleave with another request.
+Items are keyed by their encoded partition and sort key. ``sko`` holds the sort key as order-preserving bytes
+(schema.order_bytes), indexed with the partition, so a Query or Scan of the table is one keyed SQL range read in
+DynamoDB's order that stops at its page's end: ExclusiveStartKey is a seek, never an OFFSET or a skip. Reads of
+a secondary index still load the items and sort them in Python. One connection serves every thread behind a lock,
+and each write runs in a single transaction under it, so a conditional write's read-check-write cannot interleave
+with another request.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import uuid
 import zlib
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,16 @@ from typing import Any
 from localcloud.core import AwsError, RequestContext, ensure_dir
 from localcloud.services.dynamodb import expressions, values
 from localcloud.services.dynamodb.expressions import Condition, Placeholders
-from localcloud.services.dynamodb.schema import Index, Table, encode_key, table_name, validate_create_table
+from localcloud.services.dynamodb.schema import (
+    Index,
+    Table,
+    encode_key,
+    order_bytes,
+    order_bytes_of_stored,
+    prefix_successor,
+    table_name,
+    validate_create_table,
+)
 from localcloud.services.dynamodb.values import Item, validation_error
 from localcloud.store import SqliteStore
 
@@ -29,10 +42,12 @@ CREATE TABLE IF NOT EXISTS tables (
 );
 CREATE TABLE IF NOT EXISTS items (
     region TEXT NOT NULL, table_name TEXT NOT NULL, pk TEXT NOT NULL, sk TEXT NOT NULL,
-    item TEXT NOT NULL, size INTEGER NOT NULL,
+    item TEXT NOT NULL, size INTEGER NOT NULL, sko BLOB NOT NULL DEFAULT x'',
     PRIMARY KEY (region, table_name, pk, sk)
 );
 """
+# Created after _migrate() has added ``sko`` to a data dir written before it existed.
+ORDER_INDEX = "CREATE INDEX IF NOT EXISTS items_order ON items (region, table_name, pk, sko)"
 # Query and Scan stop once they have read this much, like DynamoDB's 1 MB pages.
 PAGE_BYTES = 1024 * 1024
 MAX_BATCH_WRITE = 25
@@ -199,30 +214,88 @@ class _Read:
             return [entry for entry in entries if self.table.position(entry, self.index) > start]
         return [entry for entry in entries if self.table.position(entry, self.index) < start]
 
-    def page(self, entries: list[Item], forward: bool = True) -> dict[str, Any]:
-        """One page of ``entries`` (already in order): Limit counts entries evaluated, before the filter."""
-        if self.start:
-            entries = self.after_start(entries, forward)
+    def page(self, entries: Iterable[tuple[Item, int]]) -> dict[str, Any]:
+        """One page of ``entries`` (already in order and past ExclusiveStartKey, each with its size), consumed
+        only as far as the page goes: Limit counts entries evaluated, before the filter, and so does the 1 MB."""
         matched: list[Item] = []
         evaluated = size = 0
-        for entry in entries:
+        last: Item | None = None
+        more = False
+        for entry, entry_size in entries:
             if evaluated == self.limit or size >= PAGE_BYTES:
+                more = True
                 break
             evaluated += 1
-            size += values.item_size(entry)
+            size += entry_size
+            last = entry
             if self.filter is None or self.filter.evaluate(entry):
                 matched.append(entry)
         result: dict[str, Any] = {"Count": len(matched), "ScannedCount": evaluated}
         if self.select != "COUNT":
             result["Items"] = [self.output(entry) for entry in matched]
-        if evaluated < len(entries):
-            result["LastEvaluatedKey"] = self.table.last_key(entries[evaluated - 1], self.index)
+        if more:
+            result["LastEvaluatedKey"] = self.table.last_key(last, self.index)
         return result
+
+
+def _sized(entries: Iterable[Item]) -> Iterator[tuple[Item, int]]:
+    return ((entry, values.item_size(entry)) for entry in entries)
+
+
+def _table_entries(
+    rows: Iterable[tuple[str, str, int]], sort_condition: Condition | None, segments: tuple[int, int] | None
+) -> Iterator[tuple[Item, int]]:
+    """Items (with their stored size) from ``(pk, item, size)`` rows, keeping those in the Scan's segment and
+    matching the Query's sort-key condition; decoded one at a time, as the page consumes them."""
+    for pk, text, size in rows:
+        # _segment() of a table item hashes encode_key() of its partition, which is the pk column.
+        if segments and zlib.crc32(pk.encode()) % segments[1] != segments[0]:
+            continue
+        entry = values.load_item(text)
+        if sort_condition is None or sort_condition.evaluate(entry):
+            yield entry, size
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Give a data dir written before ``sko`` existed the column, computed from each item's stored sort key."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(items)")}
+    if "sko" in columns:
+        return
+    db.create_function("localcloud_order_bytes", 1, order_bytes_of_stored, deterministic=True)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("ALTER TABLE items ADD COLUMN sko BLOB NOT NULL DEFAULT x''")
+        db.execute("UPDATE items SET sko = localcloud_order_bytes(sk)")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _sort_bounds(condition: Condition | None) -> list[tuple[str, bytes]]:
+    """SQL bounds on ``sko`` that a Query's sort-key condition implies; the condition itself is still evaluated
+    on each row, so a bound need only narrow the range (begins_with on a number gives none)."""
+    if isinstance(condition, expressions.Compare):
+        bound = order_bytes(condition.right.value)
+        return [(condition.op, bound)] if condition.op in ("=", "<", "<=", ">", ">=") else []
+    if isinstance(condition, expressions.Between):
+        return [(">=", order_bytes(condition.low.value)), ("<=", order_bytes(condition.high.value))]
+    if isinstance(condition, expressions.Function) and condition.name == "begins_with":
+        prefix = condition.args[1].value
+        if values.type_of(prefix) not in ("S", "B"):
+            return []
+        low = order_bytes(prefix)
+        high = prefix_successor(low)
+        return [(">=", low)] + ([("<", high)] if high is not None else [])
+    return []
 
 
 class DynamoDBBackend:
     def __init__(self, data_dir: Path) -> None:
         self._store = SqliteStore(ensure_dir(Path(data_dir)) / "dynamodb.sqlite", SCHEMA)
+        with self._store.lock:
+            _migrate(self._store.db)
+            self._store.db.execute(ORDER_INDEX)
 
     def close(self) -> None:
         self._store.close()
@@ -248,8 +321,15 @@ class DynamoDBBackend:
 
     def _put(self, table: Table, item: Item) -> None:
         self._store.db.execute(
-            "INSERT OR REPLACE INTO items (region, table_name, pk, sk, item, size) VALUES (?, ?, ?, ?, ?, ?)",
-            (table.region, table.name, *table.storage_key(item), values.dump_item(item), values.item_size(item)),
+            "INSERT OR REPLACE INTO items (region, table_name, pk, sk, item, size, sko) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                table.region,
+                table.name,
+                *table.storage_key(item),
+                values.dump_item(item),
+                values.item_size(item),
+                order_bytes(item[table.schema.sort[0]]) if table.schema.sort else b"",
+            ),
         )
 
     def _delete(self, table: Table, key: Item) -> None:
@@ -459,6 +539,7 @@ class DynamoDBBackend:
                 "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request."
             )
         placeholders = _placeholders(params, "KeyConditionExpression", "FilterExpression", "ProjectionExpression")
+        forward = params.get("ScanIndexForward", True)
         with self._store.lock:
             table = self._table(ctx, params["TableName"])
             index = _read_index(table, params)
@@ -468,12 +549,13 @@ class DynamoDBBackend:
             )
             read = _Read(params, placeholders, table, index)
             placeholders.check_all_used()
+            if index is None:
+                return self._page_table(read, forward, encode_key(key.partition_value), key.sort_condition)
             entries = self._entries(table, index, key.partition_value)
         if key.sort_condition is not None:
             entries = [entry for entry in entries if key.sort_condition.evaluate(entry)]
-        forward = params.get("ScanIndexForward", True)
         entries.sort(key=lambda entry: table.position(entry, index), reverse=not forward)
-        return read.page(entries, forward)
+        return read.page(_sized(read.after_start(entries, forward) if read.start else entries))
 
     def scan(self, ctx: RequestContext, params: dict) -> dict:
         _reject_legacy(params)
@@ -484,13 +566,60 @@ class DynamoDBBackend:
             index = _read_index(table, params)
             read = _Read(params, placeholders, table, index)
             placeholders.check_all_used()
+            if index is None:
+                return self._page_table(read, True, None, None, segments)
             entries = self._entries(table, index, None)
         if segments:
             segment, total = segments
-            partition_key = (index.schema if index else table.schema).partition[0]
+            partition_key = index.schema.partition[0]
             entries = [entry for entry in entries if _segment(entry, partition_key, total) == segment]
         entries.sort(key=lambda entry: table.position(entry, index))
-        return read.page(entries)
+        return read.page(_sized(read.after_start(entries, True) if read.start else entries))
+
+    def _page_table(
+        self,
+        read: _Read,
+        forward: bool,
+        partition: str | None,
+        sort_condition: Condition | None,
+        segments: tuple[int, int] | None = None,
+    ) -> dict[str, Any]:
+        """One page of a Query (``partition`` set) or Scan of the table itself, read from SQL in key order from
+        ExclusiveStartKey on and only as far as the page needs (the caller holds the store lock)."""
+        table = read.table
+        sql = "SELECT pk, item, size FROM items WHERE region = ? AND table_name = ?"
+        args: list[Any] = [table.region, table.name]
+        if partition is not None:
+            sql += " AND pk = ?"
+            args.append(partition)
+            for op, bound in _sort_bounds(sort_condition):
+                sql += f" AND sko {op} ?"
+                args.append(bound)
+        if read.start:
+            start = table.start_key(read.start, None)
+            start_pk = encode_key(start[table.schema.partition[0]])
+            start_sko = order_bytes(start[table.schema.sort[0]]) if table.schema.sort else b""
+            after = ">" if forward else "<"
+            if partition is None:
+                sql += f" AND (pk, sko) {after} (?, ?)"
+                args += [start_pk, start_sko]
+            elif start_pk == partition:
+                sql += f" AND sko {after} ?"
+                args.append(start_sko)
+            elif (start_pk > partition) == forward:
+                # A start key in a partition past this one, in read order: nothing is left to read.
+                return read.page(())
+        direction = "" if forward else " DESC"
+        sql += f" ORDER BY pk{direction}, sko{direction}"
+        if read.limit is not None and segments is None and sort_condition is None:
+            # One more row than the page holds tells whether to return LastEvaluatedKey.
+            sql += " LIMIT ?"
+            args.append(read.limit + 1)
+        cursor = self._store.db.execute(sql, args)
+        try:
+            return read.page(_table_entries(cursor, sort_condition, segments))
+        finally:
+            cursor.close()
 
     def batch_write_item(self, ctx: RequestContext, params: dict) -> dict:
         requests = params["RequestItems"]

@@ -215,6 +215,51 @@ def encode_key(value: AttributeValue) -> str:
     return f"{kind}:{base64.b64encode(inner).decode() if kind == 'B' else inner}"
 
 
+def order_bytes(value: AttributeValue) -> bytes:
+    """A sort-key value as bytes whose bytewise order is DynamoDB's order for its type: strings by UTF-8 bytes,
+    binary bytewise, numbers numerically. A column holding these lets SQLite sort and seek by the key."""
+    kind, inner = next(iter(value.items()))
+    if kind == "S":
+        return inner.encode()
+    if kind == "B":
+        return bytes(inner)
+    return _number_order_bytes(Decimal(inner))
+
+
+def _number_order_bytes(number: Decimal) -> bytes:
+    # Laid out as sign, then the decimal exponent, then the digits, so that memcmp orders the numbers: the
+    # exponent is that of 0.d1d2... x 10^e, and a negative number inverts both (and ends in 0xff, so that a
+    # longer digit string, a larger magnitude, sorts first). Digits are taken from the tuple rather than via
+    # normalize(), which would round DynamoDB's 38 significant digits to the context's 28.
+    if number.is_zero():
+        return b"\x80"
+    sign, digits, exponent = number.as_tuple()
+    digits = list(digits)
+    while digits and digits[-1] == 0:
+        digits.pop()
+        exponent += 1
+    while digits and digits[0] == 0:
+        digits.pop(0)
+    magnitude = exponent + len(digits) + 1000
+    if not sign:
+        return b"\xc0" + magnitude.to_bytes(2, "big") + bytes(0x30 + d for d in digits)
+    return b"\x40" + (65535 - magnitude).to_bytes(2, "big") + bytes(0x39 - d for d in digits) + b"\xff"
+
+
+def order_bytes_of_stored(sort: str) -> bytes:
+    """order_bytes() of a stored ``sk`` column (encode_key()'s text, or "" for tables without a sort key)."""
+    if not sort:
+        return b""
+    kind, inner = sort.split(":", 1)
+    return order_bytes({kind: base64.b64decode(inner) if kind == "B" else inner})
+
+
+def prefix_successor(prefix: bytes) -> bytes | None:
+    """The least byte string greater than every string starting with ``prefix`` (None: there is none)."""
+    trimmed = prefix.rstrip(b"\xff")
+    return trimmed[:-1] + bytes([trimmed[-1] + 1]) if trimmed else None
+
+
 def table_name(name: str) -> str:
     """A TableName parameter, which may also be the table's ARN."""
     return name.split(":table/", 1)[1].split("/", 1)[0] if name.startswith("arn:") and ":table/" in name else name
