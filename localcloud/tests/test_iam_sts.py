@@ -752,3 +752,12 @@ def test_audit_log_records_every_decision(tmp_path) -> None:
         r["action"] for r in admin
     }
     assert all(r["decision"] == "Allow" and r["evaluated"] is False for r in admin)
+
+
+def test_access_is_decided_before_unhonoured_settings_are_refused(tenants, tenant_a) -> None:
+    # As on AWS, a caller not allowed the write is told AccessDenied, whatever it sets; an allowed caller is told
+    # that localcloud does not implement the setting.
+    s3 = _client(tenants, tenant_a, "s3")
+    assert _code(_error(s3.put_object, Bucket="tenant-b-data", Key="t", Body=b"x", Tagging="a=b")) == "AccessDenied"
+    error = _error(s3.put_object, Bucket="tenant-a-data", Key="t", Body=b"x", Tagging="a=b")
+    assert (_code(error), error.response["ResponseMetadata"]["HTTPStatusCode"]) == ("NotImplemented", 501)

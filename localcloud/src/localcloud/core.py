@@ -95,6 +95,15 @@ def not_implemented(service: str, operation: str) -> AwsError:
     )
 
 
+def not_implemented_setting(service: str, operation: str, setting: str) -> AwsError:
+    """A request that sets something localcloud would only ignore: refused, never accepted and dropped."""
+    return AwsError(
+        "NotImplemented",
+        f"localcloud's {service} does not implement {setting} on {operation}; the request was not carried out.",
+        status=501,
+    )
+
+
 def ensure_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -30,10 +30,22 @@ def backend_method(backend: object, service: str, operation_name: str) -> Callab
     return method
 
 
-def invoke(backend: object, service: str, operation_name: str, ctx: RequestContext, params: dict[str, Any]) -> dict:
+def invoke(
+    backend: object,
+    service: str,
+    operation_name: str,
+    ctx: RequestContext,
+    params: dict[str, Any],
+    refuse: Callable[[], None] | None = None,
+) -> dict:
+    """Run one operation. ``refuse`` raises for settings the backend would not honour; it runs after the
+    caller is authorized (AWS answers AccessDenied before it looks at the request's settings) and before the
+    backend changes anything."""
     method = backend_method(backend, service, operation_name)
     if ctx.authorize is not None:  # policy evaluation sees the validated parameters, before any state changes
         ctx.authorize(service, operation_name, params)
+    if refuse is not None:
+        refuse()
     result = method(ctx, params)
     if result is None:
         return {}

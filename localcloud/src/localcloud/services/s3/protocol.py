@@ -8,11 +8,58 @@ from typing import Any
 
 from botocore.model import OperationModel
 
-from localcloud.core import AwsError, RequestContext
+from localcloud.core import AwsError, RequestContext, not_implemented_setting
 from localcloud.protocols.base import Request, Response
 from localcloud.protocols.rest_xml import RestXmlProtocol
 from localcloud.protocols.shapes import service_model
 from localcloud.services.s3.backend import S3Backend
+
+# The object writes whose settings localcloud checks before it stores anything.
+_OBJECT_WRITES = frozenset(
+    {"PutObject", "CopyObject", "CreateMultipartUpload", "UploadPart", "UploadPartCopy", "CompleteMultipartUpload"}
+)
+
+# Members of those writes that change what AWS stores or how it guards it, and that localcloud does not do:
+# accepting them would store a plain, untagged, unlocked object while the caller believes otherwise (an SSE-C
+# object readable without its key). Each is refused with NotImplemented naming its header.
+_UNHONOURED = frozenset(
+    {
+        # SSE-C, on the object written and on a copy's source.
+        "SSECustomerAlgorithm",
+        "SSECustomerKey",
+        "SSECustomerKeyMD5",
+        "CopySourceSSECustomerAlgorithm",
+        "CopySourceSSECustomerKey",
+        "CopySourceSSECustomerKeyMD5",
+        # SSE-KMS and DSSE-KMS, and SSE-S3 too: AWS answers every write with `ServerSideEncryption: AES256`
+        # and reports it on reads; localcloud stores plain files and reports no encryption, so even AES256
+        # would be a setting accepted and then not reflected.
+        "ServerSideEncryption",
+        "SSEKMSKeyId",
+        "SSEKMSEncryptionContext",
+        "BucketKeyEnabled",
+        # Grants name canonical user IDs or groups, which localcloud does not have: it cannot tell the bucket
+        # owner's full-control grant AWS accepts from the others AWS refuses, so it refuses them all.
+        "GrantFullControl",
+        "GrantRead",
+        "GrantReadACP",
+        "GrantWriteACP",
+        # Object tags. (TaggingDirective alone is honoured: localcloud objects never carry tags, so COPY copies
+        # none and REPLACE without x-amz-tagging sets none, as AWS would.)
+        "Tagging",
+        # Object Lock.
+        "ObjectLockMode",
+        "ObjectLockRetainUntilDate",
+        "ObjectLockLegalHoldStatus",
+        "ObjectLockEventHold",
+        "ObjectLockEventHoldDurationDays",
+        "ObjectLockEventHoldDurationYears",
+    }
+)
+
+# The only canned ACL a bucket with Object Ownership "bucket owner enforced" (AWS's default for new buckets since
+# April 2023, and the only mode localcloud has: one account owns everything) accepts; it changes nothing there.
+_OWNER_ENFORCED_ACL = "bucket-owner-full-control"
 
 
 class S3Protocol(RestXmlProtocol):
@@ -33,6 +80,20 @@ class S3Protocol(RestXmlProtocol):
         "ListParts": "ListPartsResult",
         "ListMultipartUploads": "ListMultipartUploadsResult",
     }
+
+    def refuse_unhonoured(self, operation: OperationModel, params: dict[str, Any]) -> None:
+        if operation.name not in _OBJECT_WRITES:
+            return
+        members = operation.input_shape.members
+        acl = params.get("ACL")
+        if acl is not None and acl != _OWNER_ENFORCED_ACL:
+            # What AWS answers on a bucket whose ACLs are disabled ("bucket owner enforced"), "private" included:
+            # a DAG that sends a canned ACL fails here as it would on a default AWS bucket.
+            raise AwsError("AccessControlListNotSupported", "The bucket does not allow ACLs")
+        for name, member in members.items():
+            if name in _UNHONOURED and params.get(name) is not None:
+                header = member.serialization.get("name", name)
+                raise not_implemented_setting("s3", operation.name, f"the {header} header ({name})")
 
     def path_parts(self, request: Request) -> list[str]:
         # Virtual-hosted style (bucket.localhost:4566) carries the bucket in the Host header.
