@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import pickle
 import signal
 import tarfile
 import time
@@ -194,6 +195,97 @@ def test_a_missing_model_artifact_is_refused(trained):
     container = {**best["InferenceContainers"][0], "ModelDataUrl": missing}
     code, message = error(lambda: sm.create_model(ModelName="missing-data", PrimaryContainer=container))
     assert (code, message) == ("ValidationException", f"Could not find model data at {missing}.")
+
+
+# -- only this localcloud's AutoML artifacts are loaded -----------------------------------------------------------
+class _MakesMarker:
+    """A pickle that creates ``marker`` (a folder) when it is loaded: proof that something was unpickled."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def repack(artifact: bytes, **replace: bytes) -> bytes:
+    """``artifact``'s members, ``replace``d by name (the signature member kept as it was), in a new tarball."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(artifact)) as src, tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for member in src:
+            data = replace.get(member.name.replace(".", "_"), src.extractfile(member).read())
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    return out.getvalue()
+
+
+def members(artifact: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(artifact)) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar}
+
+
+def refused_transform(sm, s3, container: dict, name: str, artifact: bytes) -> str:
+    """The FailureReason of a transform of ``artifact`` (uploaded as a model of its own), which must fail."""
+    url = put(s3, f"foreign/{name}/model.tar.gz", artifact)
+    sm.create_model(ModelName=name, PrimaryContainer={**container, "ModelDataUrl": url})  # AWS checks existence only
+    put(s3, f"foreign-in/{name}/x.csv", csv_text(feature_rows(2, seed=3)))
+    transform(sm, name, name, f"s3://{BUCKET}/foreign-in/{name}/", f"s3://{BUCKET}/foreign-out/{name}")
+    reply = wait_transform(sm, name)
+    assert reply["TransformJobStatus"] == "Failed", reply
+    assert keys_of(s3, f"foreign-out/{name}/") == []
+    return reply["FailureReason"]
+
+
+def test_a_changed_or_repacked_model_artifact_is_refused_before_anything_is_unpickled(trained, tmp_path):
+    s3, sm, best, _ = trained
+    container = best["InferenceContainers"][0]
+    original = s3_object(s3, container["ModelDataUrl"])
+    files = members(original)
+    flipped = bytearray(files["model.joblib"])
+    flipped[len(flipped) // 2] ^= 0x01
+    marker = tmp_path / "unpickled"
+    evil = pickle.dumps(_MakesMarker(str(marker)))
+    unsigned = io.BytesIO()
+    with tarfile.open(fileobj=unsigned, mode="w:gz") as tar:
+        for name, data in (("metadata.json", files["metadata.json"]), ("model.joblib", evil)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    cases = {
+        "evil-pickle": (repack(original, model_joblib=evil), "the signature of model.joblib does not match"),
+        "one-byte": (repack(original, model_joblib=bytes(flipped)), "the signature of model.joblib does not match"),
+        "unsigned": (unsigned.getvalue(), "it has no localcloud-signature.json"),
+        "other-metadata": (
+            repack(original, metadata_json=files["metadata.json"].replace(b'"model.joblib"', b'"../x"')),
+            "the signature of metadata.json does not match",
+        ),
+    }
+    for name, (artifact, why) in cases.items():
+        reason = refused_transform(sm, s3, container, name, artifact)
+        assert not marker.exists(), f"{name}: the pickle was loaded"
+        url = f"s3://{BUCKET}/foreign/{name}/model.tar.gz"
+        assert reason.startswith(f"ClientError: The model data at {url} was not written by this localcloud's AutoML")
+        assert why in reason, (name, reason)
+    # What the AutoML job wrote, plus the server's signature: the member the refused artifacts lacked or misused.
+    assert sorted(files) == ["localcloud-signature.json", "metadata.json", "model.joblib"]
+
+
+def test_an_artifact_signed_by_another_localcloud_is_refused(trained, tmp_path):
+    """Another data dir has its own key: its AutoML's artifacts are foreign here, and this server's are there."""
+    s3, sm, best, _ = trained
+    container = best["InferenceContainers"][0]
+    original = s3_object(s3, container["ModelDataUrl"])
+    with LocalCloudProcess(tmp_path / "other", env=SERVER_ENV) as other:
+        o_s3, o_sm = other.client("s3"), other.client("sagemaker")
+        o_s3.create_bucket(Bucket=BUCKET)
+        reason = refused_transform(o_sm, o_s3, container, "from-elsewhere", original)
+        assert "was not written by this localcloud's AutoML" in reason
+        assert "does not match its bytes under this localcloud's key" in reason
+        key = other.data_dir / "sagemaker-model-signing.key"
+        assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == 32
+    # The key is the data dir's: a restarted server keeps it, so what its AutoML signed still loads (see the
+    # crash test), and the key never appears in what the API serves.
+    assert key.read_bytes() not in original
 
 
 # -- transform outputs ---------------------------------------------------------------------------------------------

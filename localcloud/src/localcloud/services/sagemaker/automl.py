@@ -19,8 +19,8 @@ linear and MLP candidates as Autopilot's HPO mode does, in a process of the job'
   ``STOP_GRACE_SECONDS`` after the stop is killed, and then keeps none). GenerateCandidateDefinitionsOnly analyses the data and ends
   ``Completed``/``CandidateDefinitionsGenerated`` with the notebooks in ``AutoMLJobArtifacts``.
 - Output, under ``<S3OutputPath>/<job>/``: each candidate's model as ``tuning/<candidate>/output/model.tar.gz``
-  (the engine's model directory, which batch transform loads; ``InferenceContainers[].ModelDataUrl`` names
-  it), the best candidate's explainability report under ``documentation/explainability/output/<candidate>/``
+  (the engine's model directory, which batch transform loads, signed by the server with its data dir's key:
+  see :mod:`signing`; ``InferenceContainers[].ModelDataUrl`` names it), the best candidate's explainability report under ``documentation/explainability/output/<candidate>/``
   and the two notebooks under ``sagemaker-automl-candidates/notebooks/``. A container's ``Image`` is the
   name of the image AWS would use (:data:`IMAGE`); localcloud never pulls it and serves the model with its
   own engine whatever image a model names. ``Environment`` carries ``SAGEMAKER_INFERENCE_OUTPUT``
@@ -57,7 +57,7 @@ from typing import Any
 
 from localcloud.core import AwsError, RequestContext, ensure_dir
 from localcloud.services.s3.backend import S3Backend
-from localcloud.services.sagemaker import jobs, listing
+from localcloud.services.sagemaker import jobs, listing, signing
 from localcloud.services.sagemaker.runner import STOP
 from localcloud.store import SqliteStore
 
@@ -230,6 +230,7 @@ class AutoMLJobs:
     _store: SqliteStore
     _s3: S3Backend
     _jobs_dir: Path
+    _model_key: bytes
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def _init_automl(self) -> None:
@@ -657,7 +658,10 @@ class AutoMLJobs:
         for candidate in result.get("candidates") or []:
             name = candidate["CandidateName"]
             uri = jobs.join_s3(base, "tuning", name, "output", "model.tar.gz")
-            jobs.upload(self._s3, region, uri, Path(outcome["artifacts"][name]))
+            artifact = Path(outcome["artifacts"][name])
+            # Signed by the server, not the job: the key never leaves this process (see :mod:`signing`).
+            signing.sign_artifact(artifact, artifact, self._model_key)
+            jobs.upload(self._s3, region, uri, artifact)
             end = ended.get(name, started)
             description = {
                 "CandidateName": name,

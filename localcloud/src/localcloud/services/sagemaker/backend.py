@@ -14,7 +14,7 @@ from pathlib import Path
 
 from localcloud.core import ensure_dir
 from localcloud.services.s3.backend import S3Backend
-from localcloud.services.sagemaker import a2i, automl, models, notebooks, transform
+from localcloud.services.sagemaker import a2i, automl, models, notebooks, signing, transform
 from localcloud.store import SqliteStore
 
 SCHEMAS = (a2i.SCHEMA, automl.SCHEMA, models.SCHEMA, transform.SCHEMA, notebooks.SCHEMA)
@@ -27,6 +27,8 @@ class SageMakerBackend(
         self._store = SqliteStore(ensure_dir(Path(data_dir)) / "sagemaker.sqlite", "\n".join(SCHEMAS))
         self._s3 = s3
         self._jobs_dir = ensure_dir(Path(data_dir) / "sagemaker-jobs")
+        # Signs the model artifacts AutoML publishes; batch transform loads no others (see :mod:`signing`).
+        self._model_key = signing.load_key(Path(data_dir))
         self.flow_definition_users: list[Callable[[str], str | None]] = []
         self._init_automl()
         self._init_transforms()

@@ -9,7 +9,8 @@ object must start with the same header), the engine searches candidates, and eac
 directory is packed as ``candidates/<name>/model.tar.gz`` for the server to upload. A ``stop`` file in the
 job directory asks the engine to stop at its next progress report, keeping the candidates it has.
 
-Transform: the model artifact is unpacked, and each input object is transformed (:mod:`batch`) into
+Transform: the model, which the server extracted after checking its signature (:mod:`signing`), is loaded only
+if its files still have the digests the server verified, and each input object is transformed (:mod:`batch`) into
 ``out/NNNNN.out``, written whole and atomically once its object is done. A resumed job skips the objects
 whose output exists; a failed job leaves the outputs of the objects it finished.
 """
@@ -27,7 +28,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from localcloud.services.sagemaker import batch
+from localcloud.services.sagemaker import batch, signing
 from localcloud.services.sagemaker.jobs import PROGRESS, RESULT, SPEC, read_json, write_json
 
 STOP = "stop"
@@ -214,24 +215,16 @@ def run_automl(job_dir: Path, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- transform ---------------------------------------------------------------------------------------
-def unpack(artifact: Path, target: Path, uri: str) -> Path:
-    if target.exists():
-        return target
-    tmp = target.with_name(target.name + ".tmp")
-    try:
-        with tarfile.open(artifact, "r:*") as tar:
-            tar.extractall(tmp, filter="data")
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-        raise JobFailed(f"ClientError: The model data at {uri} is not a valid model.tar.gz: {exc}") from exc
-    os.replace(tmp, target)
-    return target
-
-
 def run_transform(job_dir: Path, spec: dict[str, Any]) -> dict[str, Any]:
     from localcloud.engines import automl as engine
 
     model = spec["model"]
-    model_dir = unpack(Path(model["artifact"]), job_dir / "model", model["uri"])
+    model_dir = job_dir / "model"
+    # The server extracted the model after checking its signature; these are the digests of what it checked.
+    try:
+        signing.check_digests(model_dir, model.get("sha256") or {})
+    except (signing.ArtifactRejected, OSError) as exc:
+        raise JobFailed(f"ClientError: The model data at {model['uri']} was not verified ({exc}).") from exc
     try:
         predictor = engine.load(model_dir)
     except Exception as exc:  # the artifact is not one of our models: the container would not start either

@@ -7,6 +7,9 @@ object ``<folder>/<name>`` gives ``<S3OutputPath>/<name>.out``, as on SageMaker.
 - Statuses: ``InProgress`` then ``Completed``, ``Failed`` (with a ``FailureReason``) or, after
   StopTransformJob, ``Stopping`` then ``Stopped``. Names are unique per region (``ResourceInUse``); an
   unknown name answers ``ValidationException: Could not find requested job``, as AWS does.
+- The model artifact must be one this server's AutoML wrote: its signature (:mod:`signing`) is checked before
+  the job's process starts, and any other artifact (changed, re-packed, or signed by another localcloud's data
+  dir) fails the job with a ``ClientError`` reason before anything in it is unpickled.
 - Inputs and the model artifact are frozen when the job is created (see :mod:`jobs`); the model is read
   from its configuration then too, so deleting it later does not disturb the job. No input objects under
   the prefix fails the job with SageMaker's "No S3 objects found under S3 URL" reason.
@@ -42,7 +45,7 @@ from typing import Any
 
 from localcloud.core import AwsError, RequestContext, ensure_dir
 from localcloud.services.s3.backend import S3Backend
-from localcloud.services.sagemaker import batch, jobs, listing
+from localcloud.services.sagemaker import batch, jobs, listing, signing
 from localcloud.services.sagemaker.models import DEFAULT_OUTPUT, serving
 from localcloud.store import SqliteStore
 
@@ -139,6 +142,7 @@ class TransformJobs:
     _store: SqliteStore
     _s3: S3Backend
     _jobs_dir: Path
+    _model_key: bytes
 
     model_config: Callable[[RequestContext, str], dict[str, Any]]  # from Models
 
@@ -319,6 +323,10 @@ class TransformJobs:
             if problem:
                 self._end_transform(arn, "Failed", problem)
                 return
+            problem = self._verify_model(job_dir, spec)
+            if problem:
+                self._end_transform(arn, "Failed", problem)
+                return
             (job_dir / jobs.RESULT).unlink(missing_ok=True)
             proc = jobs.start(job_dir)
             self._set_transform(arn, pid=proc.pid, started=row["started"] or jobs.now(), modified=jobs.now())
@@ -347,6 +355,25 @@ class TransformJobs:
         except Exception as exc:  # never leave a job in progress
             log.exception("transform job %s failed", arn)
             self._end_transform(arn, "Failed", f"InternalServerError: {exc}")
+
+    def _verify_model(self, job_dir: Path, spec: dict[str, Any]) -> str | None:
+        """Extract the model if this server's AutoML signed it, else the failure reason; before every run.
+
+        Checked here, in the server, so that the key stays in this process; the job's process gets the digests of
+        the files verified and checks them before it unpickles anything. A job resumed after a restart is checked
+        again, since what its process will load is extracted again.
+        """
+        model = spec["model"]
+        try:
+            digests = signing.extract_verified(Path(model["artifact"]), job_dir / "model", self._model_key)
+        except signing.ArtifactRejected as exc:
+            return (
+                f"ClientError: The model data at {model['uri']} was not written by this localcloud's AutoML ({exc}). "
+                "localcloud's batch transform loads only the model artifacts its own AutoML jobs signed, and "
+                "unpickles nothing else."
+            )
+        jobs.write_json(job_dir / jobs.SPEC, {**spec, "model": {**model, "sha256": digests}})
+        return None
 
     def _publish_outputs(self, row: dict[str, Any], spec: dict[str, Any]) -> str | None:
         """Upload each finished object's output; the failure reason when S3 refuses one."""
