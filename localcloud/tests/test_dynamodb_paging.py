@@ -34,13 +34,25 @@ def server(tmp_path_factory: pytest.TempPathFactory):
                 AttributeDefinitions=[
                     {"AttributeName": "pk", "AttributeType": "S"},
                     {"AttributeName": "sk", "AttributeType": "N"},
+                    {"AttributeName": "g", "AttributeType": "S"},
                 ],
                 BillingMode="PAY_PER_REQUEST",
+                GlobalSecondaryIndexes=[
+                    {
+                        "IndexName": "by_g",
+                        "KeySchema": [
+                            {"AttributeName": "g", "KeyType": "HASH"},
+                            {"AttributeName": "sk", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                ],
             )
-        items = [{"pk": {"S": "big"}, "sk": {"N": str(i)}, "data": {"S": PAYLOAD}} for i in range(BIG)]
+        items = [{"pk": {"S": "big"}, "sk": {"N": str(i)}, "g": {"S": "g"}, "data": {"S": PAYLOAD}} for i in range(BIG)]
         items += [{"pk": {"S": f"small-{i % 50}"}, "sk": {"N": str(-i)}} for i in range(SMALL)]
         _write(ddb, TABLE, items)
-        _write(ddb, "tiny", [{"pk": {"S": "big"}, "sk": {"N": str(i)}, "data": {"S": PAYLOAD}} for i in range(200)])
+        tiny = [{"pk": {"S": "big"}, "sk": {"N": str(i)}, "g": {"S": "g"}, "data": {"S": PAYLOAD}} for i in range(200)]
+        _write(ddb, "tiny", tiny)
         yield process
 
 
@@ -136,10 +148,17 @@ def test_paging_time_does_not_grow_with_position_or_table_size(server) -> None:
     ddb = server.client("dynamodb")
     # Near the end of the big partition: a Query's last pages, and a Scan's (which goes on into small-*).
     late = {"pk": {"S": "big"}, "sk": {"N": str(BIG - 600)}}
-    for operation, params in (("scan", {"TableName": TABLE, "Limit": 100}), ("query", _query_big(Limit=100))):
+    by_g = _query_big(
+        Limit=100, IndexName="by_g", KeyConditionExpression="g = :p", ExpressionAttributeValues={":p": {"S": "g"}}
+    )
+    for operation, params in (
+        ("scan", {"TableName": TABLE, "Limit": 100}),
+        ("query", _query_big(Limit=100)),
+        ("query", by_g),
+    ):
         _page_seconds(ddb, operation, params, pages=2)  # warm up
         first = _page_seconds(ddb, operation, params)
-        last = _page_seconds(ddb, operation, params, late)
+        last = _page_seconds(ddb, operation, params, late | ({"g": {"S": "g"}} if "IndexName" in params else {}))
         # A page that skips to its start (OFFSET, or a filter in Python) costs more the further it is.
         assert last < 3 * first + 0.02, (operation, first, last)
         tiny = _page_seconds(ddb, operation, params | {"TableName": "tiny"}, pages=1)
@@ -181,10 +200,12 @@ def test_a_data_dir_from_before_the_order_column_is_migrated_on_open(tmp_path: P
     for number in numbers:
         backend.put_item(ctx, {"TableName": "old", "Item": {"pk": {"S": "p"}, "sk": {"N": number}}})
     backend.close()
-    # The schema as it was before ``sko``: the column and its index gone.
+    # The schema as it was before keyed paging: no ``sko`` column, no index_entries, user_version 0.
     with sqlite3.connect(tmp_path / "dynamodb.sqlite") as db:
         db.execute("DROP INDEX items_order")
         db.execute("ALTER TABLE items DROP COLUMN sko")
+        db.execute("DROP TABLE index_entries")
+        db.execute("PRAGMA user_version = 0")
     backend = DynamoDBBackend(tmp_path)
     try:
         request = {
@@ -202,3 +223,90 @@ def test_a_data_dir_from_before_the_order_column_is_migrated_on_open(tmp_path: P
         assert seen == ["-2.5", "0", "0.25", "3", "10", "1000"]
     finally:
         backend.close()
+
+
+def test_index_queries_and_scans_page_by_the_index_key(tmp_path: Path) -> None:
+    ctx = RequestContext()
+    backend = DynamoDBBackend(tmp_path)
+    definitions = [("pk", "S"), ("sk", "N"), ("owner", "S"), ("at", "N"), ("rank", "N")]
+    backend.create_table(
+        ctx,
+        {
+            "TableName": "tix",
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in definitions],
+            "BillingMode": "PAY_PER_REQUEST",
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": "by_owner",
+                    "KeySchema": [
+                        {"AttributeName": "owner", "KeyType": "HASH"},
+                        {"AttributeName": "at", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+            ],
+            "LocalSecondaryIndexes": [
+                {
+                    "IndexName": "by_rank",
+                    "KeySchema": [
+                        {"AttributeName": "pk", "KeyType": "HASH"},
+                        {"AttributeName": "rank", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        },
+    )
+
+    def put(item: dict) -> None:
+        backend.put_item(ctx, {"TableName": "tix", "Item": item})
+
+    for i in range(60):
+        # Index sort keys repeat (at = i // 3), so the table's key must break ties, in its own order.
+        item = {"pk": {"S": f"p{i % 2}"}, "sk": {"N": str(-i)}, "at": {"N": str(i // 3)}, "rank": {"N": str(60 - i)}}
+        put(item | ({"owner": {"S": "ann"}} if i % 5 else {}) | {"data": {"S": "x"}})
+    # Moving an item out of the index (no owner) and deleting another must remove their entries.
+    put({"pk": {"S": "p0"}, "sk": {"N": "-2"}, "at": {"N": "0"}})
+    backend.delete_item(ctx, {"TableName": "tix", "Key": {"pk": {"S": "p1"}, "sk": {"N": "-1"}}})
+
+    def pages(operation: str, request: dict) -> list[dict]:
+        items, start = [], None
+        while True:
+            page = getattr(backend, operation)(ctx, request | ({"ExclusiveStartKey": start} if start else {}))
+            items += page["Items"]
+            if not (start := page.get("LastEvaluatedKey")):
+                return items
+
+    owned = [i for i in range(60) if i % 5 and i not in (1, 2)]
+    expected = sorted(owned, key=lambda i: (i // 3, f"p{i % 2}", -i))
+    by_owner = pages(
+        "query",
+        {
+            "TableName": "tix",
+            "IndexName": "by_owner",
+            "KeyConditionExpression": "#o = :o AND #a >= :a",
+            "ExpressionAttributeNames": {"#o": "owner", "#a": "at"},
+            "ExpressionAttributeValues": {":o": {"S": "ann"}, ":a": {"N": "0"}},
+            "Limit": 4,
+        },
+    )
+    assert [int(item["sk"]["N"]) for item in by_owner] == [-i for i in expected]
+    assert all(set(item) == {"pk", "sk", "owner", "at"} for item in by_owner)  # KEYS_ONLY
+    scanned = pages("scan", {"TableName": "tix", "IndexName": "by_owner", "Limit": 7})
+    assert [int(item["sk"]["N"]) for item in scanned] == [-i for i in expected]
+    by_rank = pages(
+        "query",
+        {
+            "TableName": "tix",
+            "IndexName": "by_rank",
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": "p1"}},
+            "ScanIndexForward": False,
+            "Limit": 6,
+        },
+    )
+    odd = [i for i in range(60) if i % 2 and i != 1]
+    assert [int(item["rank"]["N"]) for item in by_rank] == sorted((60 - i for i in odd), reverse=True)
+    assert all("data" in item for item in by_rank)
+    backend.close()

@@ -1,11 +1,11 @@
 """DynamoDB on SQLite: table definitions and items (as JSON) in ``dynamodb.sqlite``, scoped by region.
 
 Items are keyed by their encoded partition and sort key. ``sko`` holds the sort key as order-preserving bytes
-(schema.order_bytes), indexed with the partition, so a Query or Scan of the table is one keyed SQL range read in
-DynamoDB's order that stops at its page's end: ExclusiveStartKey is a seek, never an OFFSET or a skip. Reads of
-a secondary index still load the items and sort them in Python. One connection serves every thread behind a lock,
-and each write runs in a single transaction under it, so a conditional write's read-check-write cannot interleave
-with another request.
+(schema.order_bytes), indexed with the partition, and each secondary-index entry is a row of index_entries keyed by
+the index's key then the item's, so a Query or Scan of a table or index is one keyed SQL range read in DynamoDB's
+order that stops at its page's end: ExclusiveStartKey is a seek, never an OFFSET or a skip. One connection serves
+every thread behind a lock, and each write runs in a single transaction under it, so a conditional write's
+read-check-write cannot interleave with another request.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from localcloud.services.dynamodb import expressions, values
 from localcloud.services.dynamodb.expressions import Condition, Placeholders
 from localcloud.services.dynamodb.schema import (
     Index,
+    KeySchema,
     Table,
     encode_key,
     order_bytes,
@@ -45,6 +46,14 @@ CREATE TABLE IF NOT EXISTS items (
     item TEXT NOT NULL, size INTEGER NOT NULL, sko BLOB NOT NULL DEFAULT x'',
     PRIMARY KEY (region, table_name, pk, sk)
 );
+-- One row per secondary-index entry: the index's key (ipk, isko) then the item's (pk, sko), which is the order
+-- DynamoDB reads an index in, so an index Query or Scan pages by key like the table's.
+CREATE TABLE IF NOT EXISTS index_entries (
+    region TEXT NOT NULL, table_name TEXT NOT NULL, index_name TEXT NOT NULL,
+    ipk TEXT NOT NULL, isko BLOB NOT NULL, pk TEXT NOT NULL, sko BLOB NOT NULL,
+    PRIMARY KEY (region, table_name, index_name, ipk, isko, pk, sko)
+);
+CREATE INDEX IF NOT EXISTS index_entries_item ON index_entries (region, table_name, pk, sko);
 """
 # Created after _migrate() has added ``sko`` to a data dir written before it existed.
 ORDER_INDEX = "CREATE INDEX IF NOT EXISTS items_order ON items (region, table_name, pk, sko)"
@@ -163,11 +172,6 @@ def _read_index(table: Table, params: dict[str, Any]) -> Index | None:
     return index
 
 
-def _segment(item: Item, partition_key: str, total: int) -> int:
-    """A stable segment per partition key, so a parallel Scan's segments split the items between them."""
-    return zlib.crc32(encode_key(item[partition_key]).encode()) % total
-
-
 def _check_segments(params: dict[str, Any]) -> tuple[int, int] | None:
     segment, total = params.get("Segment"), params.get("TotalSegments")
     if segment is None and total is None:
@@ -207,13 +211,6 @@ class _Read:
             return expressions.project(entry, self.projection)
         return entry
 
-    def after_start(self, entries: list[Item], forward: bool) -> list[Item]:
-        """The entries past ExclusiveStartKey in read order; the key need not belong to an existing item."""
-        start = self.table.position(self.table.start_key(self.start, self.index), self.index)
-        if forward:
-            return [entry for entry in entries if self.table.position(entry, self.index) > start]
-        return [entry for entry in entries if self.table.position(entry, self.index) < start]
-
     def page(self, entries: Iterable[tuple[Item, int]]) -> dict[str, Any]:
         """One page of ``entries`` (already in order and past ExclusiveStartKey, each with its size), consumed
         only as far as the page goes: Limit counts entries evaluated, before the filter, and so does the 1 MB."""
@@ -248,7 +245,7 @@ def _table_entries(
     """Items (with their stored size) from ``(pk, item, size)`` rows, keeping those in the Scan's segment and
     matching the Query's sort-key condition; decoded one at a time, as the page consumes them."""
     for pk, text, size in rows:
-        # _segment() of a table item hashes encode_key() of its partition, which is the pk column.
+        # A parallel Scan's segment is fixed by its (table's or index's) partition key: a CRC32 of its encoding.
         if segments and zlib.crc32(pk.encode()) % segments[1] != segments[0]:
             continue
         entry = values.load_item(text)
@@ -256,20 +253,62 @@ def _table_entries(
             yield entry, size
 
 
+def _start_position(table: Table, index: Index | None, start: Item) -> list[Any]:
+    """An ExclusiveStartKey as the columns a page seeks past: (pk, sko), or (ipk, isko, pk, sko) on an index."""
+    position = [encode_key(start[table.schema.partition[0]]), _sort_bytes(table.schema, start)]
+    if index is None:
+        return position
+    return [encode_key(start[index.schema.partition[0]]), _sort_bytes(index.schema, start), *position]
+
+
 def _migrate(db: sqlite3.Connection) -> None:
-    """Give a data dir written before ``sko`` existed the column, computed from each item's stored sort key."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(items)")}
-    if "sko" in columns:
+    """Bring a data dir written before keyed paging up to date: ``sko`` computed from each item's stored sort key,
+    and the secondary-index entries of every item (user_version 1 records that this was done)."""
+    if db.execute("PRAGMA user_version").fetchone()[0] >= 1:
         return
     db.create_function("localcloud_order_bytes", 1, order_bytes_of_stored, deterministic=True)
     db.execute("BEGIN IMMEDIATE")
     try:
-        db.execute("ALTER TABLE items ADD COLUMN sko BLOB NOT NULL DEFAULT x''")
-        db.execute("UPDATE items SET sko = localcloud_order_bytes(sk)")
+        if "sko" not in {row[1] for row in db.execute("PRAGMA table_info(items)")}:
+            db.execute("ALTER TABLE items ADD COLUMN sko BLOB NOT NULL DEFAULT x''")
+            db.execute("UPDATE items SET sko = localcloud_order_bytes(sk)")
+        db.execute("DELETE FROM index_entries")
+        for region, spec in db.execute("SELECT region, spec FROM tables").fetchall():
+            table = Table.from_spec(region, json.loads(spec))
+            if not table.indexes:
+                continue
+            rows = db.execute("SELECT item FROM items WHERE region = ? AND table_name = ?", (region, table.name))
+            while batch := rows.fetchmany(1000):
+                entries = [entry for (text,) in batch for entry in _index_rows(table, values.load_item(text))]
+                db.executemany("INSERT OR REPLACE INTO index_entries VALUES (?, ?, ?, ?, ?, ?, ?)", entries)
+        db.execute("PRAGMA user_version = 1")
     except BaseException:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def _sort_bytes(schema: KeySchema, item: Item) -> bytes:
+    return order_bytes(item[schema.sort[0]]) if schema.sort else b""
+
+
+def _index_rows(table: Table, item: Item) -> list[tuple]:
+    """The index_entries rows of an item: one per secondary index whose key attributes it has."""
+    pk = encode_key(item[table.schema.partition[0]])
+    sko = _sort_bytes(table.schema, item)
+    return [
+        (
+            table.region,
+            table.name,
+            index.name,
+            encode_key(item[index.schema.partition[0]]),
+            _sort_bytes(index.schema, item),
+            pk,
+            sko,
+        )
+        for index in table.indexes.values()
+        if index.schema.covers(item)
+    ]
 
 
 def _sort_bounds(condition: Condition | None) -> list[tuple[str, bytes]]:
@@ -328,8 +367,19 @@ class DynamoDBBackend:
                 *table.storage_key(item),
                 values.dump_item(item),
                 values.item_size(item),
-                order_bytes(item[table.schema.sort[0]]) if table.schema.sort else b"",
+                _sort_bytes(table.schema, item),
             ),
+        )
+        if table.indexes:
+            self._delete_index_entries(table, item)
+            self._store.db.executemany(
+                "INSERT OR REPLACE INTO index_entries VALUES (?, ?, ?, ?, ?, ?, ?)", _index_rows(table, item)
+            )
+
+    def _delete_index_entries(self, table: Table, key: Item) -> None:
+        self._store.db.execute(
+            "DELETE FROM index_entries WHERE region = ? AND table_name = ? AND pk = ? AND sko = ?",
+            (table.region, table.name, encode_key(key[table.schema.partition[0]]), _sort_bytes(table.schema, key)),
         )
 
     def _delete(self, table: Table, key: Item) -> None:
@@ -337,6 +387,8 @@ class DynamoDBBackend:
             "DELETE FROM items WHERE region = ? AND table_name = ? AND pk = ? AND sk = ?",
             (table.region, table.name, *table.storage_key(key)),
         )
+        if table.indexes:
+            self._delete_index_entries(table, key)
 
     def _items(self, table: Table, partition: str | None = None) -> list[Item]:
         sql = "SELECT item FROM items WHERE region = ? AND table_name = ?"
@@ -344,17 +396,6 @@ class DynamoDBBackend:
         if partition is not None:
             sql, args = sql + " AND pk = ?", (*args, partition)
         return [values.load_item(text) for (text,) in self._store.db.execute(sql, args)]
-
-    def _entries(self, table: Table, index: Index | None, partition: values.AttributeValue | None) -> list[Item]:
-        """The items a Query or Scan reads: the table's, or an index's (items with its keys, as it projects them)."""
-        same_partition = index is None or not index.is_global
-        items = self._items(table, encode_key(partition) if partition and same_partition else None)
-        if index is None:
-            return items
-        entries = [item for item in items if index.schema.covers(item)]
-        if partition is not None:
-            entries = [e for e in entries if values.equal(e[index.schema.partition[0]], partition)]
-        return [index.project(e, table.schema) for e in entries] if index.is_global else entries
 
     # --- tables ---
 
@@ -387,6 +428,9 @@ class DynamoDBBackend:
                 )
             description = self._describe(ctx, table, status="DELETING")
             self._store.db.execute("DELETE FROM items WHERE region = ? AND table_name = ?", (ctx.region, table.name))
+            self._store.db.execute(
+                "DELETE FROM index_entries WHERE region = ? AND table_name = ?", (ctx.region, table.name)
+            )
             self._store.db.execute("DELETE FROM tables WHERE region = ? AND name = ?", (ctx.region, table.name))
         return {"TableDescription": description}
 
@@ -549,13 +593,7 @@ class DynamoDBBackend:
             )
             read = _Read(params, placeholders, table, index)
             placeholders.check_all_used()
-            if index is None:
-                return self._page_table(read, forward, encode_key(key.partition_value), key.sort_condition)
-            entries = self._entries(table, index, key.partition_value)
-        if key.sort_condition is not None:
-            entries = [entry for entry in entries if key.sort_condition.evaluate(entry)]
-        entries.sort(key=lambda entry: table.position(entry, index), reverse=not forward)
-        return read.page(_sized(read.after_start(entries, forward) if read.start else entries))
+            return self._page(read, forward, encode_key(key.partition_value), key.sort_condition)
 
     def scan(self, ctx: RequestContext, params: dict) -> dict:
         _reject_legacy(params)
@@ -566,17 +604,9 @@ class DynamoDBBackend:
             index = _read_index(table, params)
             read = _Read(params, placeholders, table, index)
             placeholders.check_all_used()
-            if index is None:
-                return self._page_table(read, True, None, None, segments)
-            entries = self._entries(table, index, None)
-        if segments:
-            segment, total = segments
-            partition_key = index.schema.partition[0]
-            entries = [entry for entry in entries if _segment(entry, partition_key, total) == segment]
-        entries.sort(key=lambda entry: table.position(entry, index))
-        return read.page(_sized(read.after_start(entries, True) if read.start else entries))
+            return self._page(read, True, None, None, segments)
 
-    def _page_table(
+    def _page(
         self,
         read: _Read,
         forward: bool,
@@ -584,40 +614,56 @@ class DynamoDBBackend:
         sort_condition: Condition | None,
         segments: tuple[int, int] | None = None,
     ) -> dict[str, Any]:
-        """One page of a Query (``partition`` set) or Scan of the table itself, read from SQL in key order from
-        ExclusiveStartKey on and only as far as the page needs (the caller holds the store lock)."""
-        table = read.table
-        sql = "SELECT pk, item, size FROM items WHERE region = ? AND table_name = ?"
-        args: list[Any] = [table.region, table.name]
+        """One page of a Query (``partition`` set) or Scan of the table or an index, read from SQL in key order
+        from ExclusiveStartKey on and only as far as the page needs (the caller holds the store lock)."""
+        table, index = read.table, read.index
+        # A table is read from items by (pk, sko); an index from its entries by (ipk, isko, pk, sko), joined to
+        # the items they point at.
+        if index is None:
+            sql = "SELECT pk, item, size FROM items WHERE region = ? AND table_name = ?"
+            args: list[Any] = [table.region, table.name]
+            columns = ["pk", "sko"]
+        else:
+            sql = (
+                "SELECT e.ipk, i.item, i.size FROM index_entries e JOIN items i ON i.region = e.region"
+                " AND i.table_name = e.table_name AND i.pk = e.pk AND i.sko = e.sko"
+                " WHERE e.region = ? AND e.table_name = ? AND e.index_name = ?"
+            )
+            args = [table.region, table.name, index.name]
+            columns = ["e.ipk", "e.isko", "e.pk", "e.sko"]
         if partition is not None:
-            sql += " AND pk = ?"
+            sql += f" AND {columns[0]} = ?"
             args.append(partition)
             for op, bound in _sort_bounds(sort_condition):
-                sql += f" AND sko {op} ?"
+                sql += f" AND {columns[1]} {op} ?"
                 args.append(bound)
         if read.start:
-            start = table.start_key(read.start, None)
-            start_pk = encode_key(start[table.schema.partition[0]])
-            start_sko = order_bytes(start[table.schema.sort[0]]) if table.schema.sort else b""
+            start = table.start_key(read.start, index)
+            key = _start_position(table, index, start)
             after = ">" if forward else "<"
             if partition is None:
-                sql += f" AND (pk, sko) {after} (?, ?)"
-                args += [start_pk, start_sko]
-            elif start_pk == partition:
-                sql += f" AND sko {after} ?"
-                args.append(start_sko)
-            elif (start_pk > partition) == forward:
+                sql += f" AND ({', '.join(columns)}) {after} ({', '.join('?' * len(key))})"
+                args += key
+            elif key[0] == partition:
+                sql += f" AND ({', '.join(columns[1:])}) {after} ({', '.join('?' * (len(key) - 1))})"
+                args += key[1:]
+            elif (key[0] > partition) == forward:
                 # A start key in a partition past this one, in read order: nothing is left to read.
                 return read.page(())
         direction = "" if forward else " DESC"
-        sql += f" ORDER BY pk{direction}, sko{direction}"
+        sql += " ORDER BY " + ", ".join(column + direction for column in columns)
         if read.limit is not None and segments is None and sort_condition is None:
             # One more row than the page holds tells whether to return LastEvaluatedKey.
             sql += " LIMIT ?"
             args.append(read.limit + 1)
+        # A global index holds only what it projects, and that is what its page size counts.
+        project = index.is_global and index.projection.get("ProjectionType", "ALL") != "ALL" if index else False
         cursor = self._store.db.execute(sql, args)
         try:
-            return read.page(_table_entries(cursor, sort_condition, segments))
+            entries = _table_entries(cursor, sort_condition, segments)
+            if project:
+                entries = _sized(index.project(entry, table.schema) for entry, _ in entries)
+            return read.page(entries)
         finally:
             cursor.close()
 

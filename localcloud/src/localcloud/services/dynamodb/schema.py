@@ -183,17 +183,6 @@ class Table:
         sort = encode_key(key[self.schema.sort[0]]) if self.schema.sort else ""
         return encode_key(key[self.schema.partition[0]]), sort
 
-    def position(self, item: Item, index: Index | None) -> tuple:
-        """Where an item sorts in a Scan or Query of the table or index: by partition, then sort key, with the
-        table's key breaking ties between index entries."""
-        schemas = [index.schema, self.schema] if index else [self.schema]
-        parts: list[str | Decimal | bytes] = []
-        for schema in schemas:
-            parts.append(encode_key(item[schema.partition[0]]))
-            if schema.sort:
-                parts.append(values.order_key(item[schema.sort[0]]))
-        return tuple(parts)
-
     def last_key(self, item: Item, index: Index | None) -> Item:
         names = self.schema.names + (index.schema.names if index else [])
         return {name: item[name] for name in names}
