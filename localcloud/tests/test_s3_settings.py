@@ -248,34 +248,34 @@ def test_plain_multipart_upload_still_works(s3):
 
 
 # -- operations localcloud does not do ---------------------------------------------------------------
-def test_put_bucket_policy_is_not_implemented(s3):
-    bucket = _bucket(s3)
-    policy = (
+def _policy(bucket: str) -> str:
+    return (
         '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:GetObject",'
         f'"Resource":"arn:aws:s3:::{bucket}/*"}}]}}'
     )
-    with pytest.raises(ClientError) as exc:
-        s3.put_bucket_policy(Bucket=bucket, Policy=policy)
-    _assert_not_implemented(exc, "PutBucketPolicy")
-    # The unread body did not spill into the next request on the connection.
-    assert s3.head_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
 
 
-def test_put_bucket_lifecycle_configuration_is_not_implemented(s3):
-    bucket = _bucket(s3)
-    rules = {"Rules": [{"ID": "expire", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}]}
-    with pytest.raises(ClientError) as exc:
-        s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=rules)
-    _assert_not_implemented(exc, "PutBucketLifecycleConfiguration")
-    assert s3.head_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
+LIFECYCLE = {"Rules": [{"ID": "expire", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}]}
+UNDONE = {
+    "PutBucketPolicy": lambda s3, bucket: s3.put_bucket_policy(Bucket=bucket, Policy=_policy(bucket)),
+    "PutBucketLifecycleConfiguration": lambda s3, bucket: s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration=LIFECYCLE
+    ),
+    "GetObjectAttributes": lambda s3, bucket: s3.get_object_attributes(
+        Bucket=bucket, Key="k", ObjectAttributes=["ETag", "ObjectSize"]
+    ),
+}
 
 
-def test_get_object_attributes_is_not_implemented(s3):
+@pytest.mark.parametrize("operation", UNDONE)
+def test_operations_localcloud_does_not_do_are_not_implemented(s3, operation):
     bucket = _bucket(s3)
     s3.put_object(Bucket=bucket, Key="k", Body=b"x")
     with pytest.raises(ClientError) as exc:
-        s3.get_object_attributes(Bucket=bucket, Key="k", ObjectAttributes=["ETag", "ObjectSize"])
-    _assert_not_implemented(exc, "GetObjectAttributes")
+        UNDONE[operation](s3, bucket)
+    _assert_not_implemented(exc, operation)
+    # An unread body (the policy, the rules) did not spill into the next request on the connection.
+    assert s3.head_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
 
 
 def test_refusal_of_a_large_body_is_still_a_clean_answer(s3):
