@@ -70,37 +70,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=int(os.environ.get("BENCH_DYNAMODB_ITEMS", 1_000_000)))
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="lc-bench-") as tmp:
-        server = LocalCloudProcess(Path(tmp) / "data").start()
-        try:
-            ddb = server.client("dynamodb")
-            ddb.create_table(
-                TableName=TABLE,
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "N"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
-            t0 = time.perf_counter()
-            fill(server, args.items)
-            fill_seconds = time.perf_counter() - t0
-            pid = server.proc.pid
-            # Reset the peak to the current RSS (Linux: 5 > clear_refs), so that filling the table does not count.
-            Path(f"/proc/{pid}/clear_refs").write_text("5")
-            rss_before = peak_rss_mb(pid)
-            scanned, scan_seconds = page_through(ddb, "scan", TableName=TABLE)
-            queried, query_seconds = page_through(
-                ddb,
-                "query",
-                TableName=TABLE,
-                KeyConditionExpression="pk = :p",
-                ExpressionAttributeValues={":p": {"S": "big"}},
-            )
-            rss_after = peak_rss_mb(pid)
-        finally:
-            server.stop()
+    with tempfile.TemporaryDirectory(prefix="lc-bench-") as tmp, LocalCloudProcess(Path(tmp) / "data") as server:
+        ddb = server.client("dynamodb")
+        ddb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "N"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        t0 = time.perf_counter()
+        fill(server, args.items)
+        fill_seconds = time.perf_counter() - t0
+        pid = server.proc.pid
+        # Reset the peak to the current RSS (Linux: 5 > clear_refs), so that filling the table does not count.
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+        rss_before = peak_rss_mb(pid)
+        scanned, scan_seconds = page_through(ddb, "scan", TableName=TABLE)
+        queried, query_seconds = page_through(
+            ddb,
+            "query",
+            TableName=TABLE,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": {"S": "big"}},
+        )
+        rss_after = peak_rss_mb(pid)
 
     assert scanned == args.items, (scanned, args.items)
     assert queried == (args.items + 1) // 2, (queried, args.items)

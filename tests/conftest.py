@@ -30,11 +30,8 @@ for _var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_S
 
 def running_localcloud(data_dir: Path, env: dict[str, str] | None = None) -> Iterator[LocalCloudProcess]:
     """The body of a localcloud fixture: ``yield from running_localcloud(...)`` starts one, and stops it after."""
-    server = LocalCloudProcess(data_dir, env=env).start()
-    try:
+    with LocalCloudProcess(data_dir, env=env) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
